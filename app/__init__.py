@@ -1,0 +1,44 @@
+"""Diwan: a digital mail room with e-signature. ``create_app`` is the application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from app.settings import load_settings, resolve_paths
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    settings = load_settings(**(overrides or {}))
+    instance_path = Path(settings["INSTANCE_PATH"] or PROJECT_ROOT / "instance").resolve()
+    app = Flask(__name__, instance_path=str(instance_path), instance_relative_config=False)
+    resolve_paths(settings, instance_path)
+    app.config.update(settings)
+    _flask_settings(app)
+
+    from app import web
+
+    web.init_app(app)
+    return app
+
+
+def _flask_settings(app: Flask) -> None:
+    """Map Diwan's settings onto the names Flask and its extensions read."""
+    config = app.config
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    max_files = config["MAX_FILES_PER_LETTER"]
+    # Werkzeug refuses a larger body before reading it; each file is also checked on its own.
+    config["MAX_CONTENT_LENGTH"] = (config["MAX_UPLOAD_MB"] * max_files + 1) * 1024 * 1024
+    config["MAX_FORM_PARTS"] = 200
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
+    config["PERMANENT_SESSION_LIFETIME"] = config["SESSION_HOURS"] * 3600
+    config["BABEL_DEFAULT_LOCALE"] = config["DEFAULT_LOCALE"]
+    config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
+    config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead of a clock

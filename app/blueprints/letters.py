@@ -1,0 +1,163 @@
+"""A letter's page: metadata, documents, previews, history; correction and cancellation."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app.blueprints.common import current_actor, letter_or_404
+from app.blueprints.registry import _contact_choices, _letter_type_choices
+from app.extensions import db
+from app.files.previews import PreviewUnavailable, page_preview
+from app.files.sniff import extension_for
+from app.files.store import FileStoreError
+from app.forms import CancelLetterForm, CorrectLetterForm
+from app.models import Document, DocumentVersion, Letter
+from app.permissions import can_cancel, can_correct
+from app.services import audit
+from app.services.errors import ServiceError
+from app.services.letters import CORRECTABLE_FIELDS, cancel_letter, correct_letter
+from app.services.register_list import local_time
+from app.uploads import file_store
+
+bp = Blueprint("letters", __name__, url_prefix="/letters")
+
+MAX_PREVIEW_PAGES = 20
+
+
+@bp.get("/<int:letter_id>")
+@login_required
+def show(letter_id: int):
+    letter = letter_or_404(letter_id)
+    return render_template(
+        "letters/show.html",
+        letter=letter,
+        history=audit.letter_history(db.session, letter.id),
+        cancel_form=CancelLetterForm(),
+        can_correct=can_correct(current_user, letter),
+        can_cancel=can_cancel(current_user, letter),
+        local_time=lambda moment: local_time(moment, current_user.organisation.timezone),
+        max_preview_pages=MAX_PREVIEW_PAGES,
+        locale=str(get_locale() or "ar"),
+    )
+
+
+@bp.route("/<int:letter_id>/correct", methods=["GET", "POST"])
+@login_required
+def correct(letter_id: int):
+    letter = letter_or_404(letter_id)
+    if not can_correct(current_user, letter):
+        abort(403)
+    form = CorrectLetterForm(obj=letter if request.method == "GET" else None)
+    form.letter_type_id.choices = _letter_type_choices(letter.organisation_id)
+    form.correspondent_id.choices = _contact_choices(
+        letter.organisation_id, letter.correspondent_id
+    )[1:]
+    if form.validate_on_submit():
+        changes = {name: getattr(form, name).data for name in CORRECTABLE_FIELDS}
+        changes["confidential"] = bool(changes["confidential"])
+        try:
+            diff = correct_letter(db.session, current_actor(), letter, changes, form.reason.data)
+        except ServiceError as error:
+            flash(str(error.message), "error")
+        else:
+            if diff:
+                flash(_("The correction was recorded."), "success")
+            else:
+                flash(_("Nothing was changed."), "info")
+            return redirect(url_for("letters.show", letter_id=letter.id))
+    status = 422 if form.is_submitted() else 200
+    return render_template("letters/correct.html", form=form, letter=letter), status
+
+
+@bp.post("/<int:letter_id>/cancel")
+@login_required
+def cancel(letter_id: int):
+    letter = letter_or_404(letter_id)
+    if not can_cancel(current_user, letter):
+        abort(403)
+    form = CancelLetterForm()
+    if form.validate_on_submit():
+        try:
+            cancel_letter(db.session, current_actor(), letter, form.reason.data)
+        except ServiceError as error:
+            flash(str(error.message), "error")
+        else:
+            flash(_("The letter was cancelled. Its number stays used."), "success")
+    else:
+        flash(_("Give the reason for the cancellation."), "error")
+    return redirect(url_for("letters.show", letter_id=letter.id))
+
+
+def _version_or_404(
+    letter: Letter, document_id: int, version: int
+) -> tuple[Document, DocumentVersion]:
+    document = db.session.get(Document, document_id)
+    if document is None or document.letter_id != letter.id:
+        abort(404)
+    for candidate in document.versions:
+        if candidate.version == version:
+            return document, candidate
+    abort(404)
+
+
+@bp.get("/<int:letter_id>/documents/<int:document_id>/v<int:version>/<kind>")
+@login_required
+def download(letter_id: int, document_id: int, version: int, kind: str):
+    """The file as received ("original") or its PDF rendition ("pdf"), checked by hash."""
+    letter = letter_or_404(letter_id)
+    document, doc_version = _version_or_404(letter, document_id, version)
+    if kind == "original":
+        sha, media_type = doc_version.original_sha256, doc_version.media_type
+    elif kind == "pdf" and doc_version.pdf_sha256:
+        sha, media_type = doc_version.pdf_sha256, "application/pdf"
+    else:
+        abort(404)
+    try:
+        data = file_store().open_verified(sha)
+    except FileStoreError:
+        current_app.logger.error("stored file %s failed its hash check or is missing", sha)
+        abort(500)
+    name = (
+        f"{letter.number.replace('/', '-')}-{Path(document.title).stem}{extension_for(media_type)}"
+    )
+    return send_file(
+        BytesIO(data), mimetype=media_type, as_attachment=kind == "original", download_name=name
+    )
+
+
+@bp.get("/<int:letter_id>/documents/<int:document_id>/v<int:version>/pages/<int:page>.png")
+@login_required
+def preview(letter_id: int, document_id: int, version: int, page: int):
+    letter = letter_or_404(letter_id)
+    _document, doc_version = _version_or_404(letter, document_id, version)
+    if not doc_version.pdf_sha256 or page < 1 or page > (doc_version.page_count or 0):
+        abort(404)
+    try:
+        path = page_preview(
+            file_store(),
+            Path(current_app.config["PREVIEW_CACHE"]),
+            doc_version.pdf_sha256,
+            page - 1,
+        )
+    except PreviewUnavailable:
+        abort(404)
+    response = Response(path.read_bytes(), mimetype="image/png")  # small; no open file handle
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response

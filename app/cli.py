@@ -1,0 +1,155 @@
+"""Command line: `diwan COMMAND` (or `flask --app app COMMAND`)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Department, Organisation, Role
+from app.services import audit, organisations
+from app.services.errors import ServiceError
+
+
+def main() -> None:
+    from app import create_app
+
+    FlaskGroup(create_app=lambda: create_app(), help="Diwan: digital mail room.")(prog_name="diwan")
+
+
+def register(app: Flask) -> None:
+    for command in (create_org, create_user, demo, verify_audit, verify_files):
+        app.cli.add_command(command)
+
+
+def _organisation(code: str) -> Organisation:
+    organisation = db.session.scalar(select(Organisation).where(Organisation.code == code))
+    if organisation is None:
+        raise click.ClickException(f"no organisation with the code {code!r}")
+    return organisation
+
+
+@click.command("create-org")
+@click.argument("code")
+@click.option("--name-ar", required=True, help="Arabic name")
+@click.option("--name-fr", required=True, help="French name")
+@click.option("--name-en", default="", help="English name")
+@click.option("--timezone", default="Africa/Casablanca", show_default=True)
+@click.option("--number-format", default="", help="e.g. '{year}/{register}/{seq:06d}'")
+def create_org(code, name_ar, name_fr, name_en, timezone, number_format):
+    """Create an organisation."""
+    try:
+        organisation = organisations.create_organisation(
+            db.session,
+            None,
+            code=code,
+            name_ar=name_ar,
+            name_fr=name_fr,
+            name_en=name_en,
+            timezone=timezone,
+            number_format=number_format,
+        )
+    except ServiceError as error:
+        raise click.ClickException(str(error.message)) from error
+    click.echo(f"created organisation {organisation.code} (id {organisation.id})")
+
+
+@click.command("create-user")
+@click.option("--org", "org_code", required=True, help="organisation code")
+@click.option("--username", required=True)
+@click.option("--full-name", required=True)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="repeat for several roles",
+)
+@click.option("--department", "department_code", default=None, help="department code")
+@click.option("--password", default=None, help="default: a random one, printed once")
+def create_user(org_code, username, full_name, roles, department_code, password):
+    """Create a user (for example the first administrator)."""
+    organisation = _organisation(org_code)
+    department = None
+    if department_code:
+        department = db.session.scalar(
+            select(Department).where(
+                Department.organisation_id == organisation.id, Department.code == department_code
+            )
+        )
+        if department is None:
+            raise click.ClickException(f"no department {department_code!r} in {org_code}")
+    password = password or secrets.token_urlsafe(12)
+    try:
+        organisations.create_user(
+            db.session,
+            None,
+            organisation,
+            username=username,
+            full_name=full_name,
+            password=password,
+            roles=[Role(r) for r in roles],
+            department=department,
+        )
+    except ServiceError as error:
+        raise click.ClickException(str(error.message)) from error
+    click.echo(f"created user {username} with password: {password}")
+
+
+@click.command("demo")
+def demo():
+    """Load the demo administration once and print its logins."""
+    from app.demo import demo_exists, load_demo
+
+    logins_file = Path(current_app.instance_path) / "demo-logins.json"
+    if demo_exists(db.session):
+        if not logins_file.exists():
+            click.echo("The demo administration exists; its logins were not kept.")
+            return
+        logins = json.loads(logins_file.read_text())
+    else:
+        logins = [login.__dict__ for login in load_demo(db.session)]
+        logins_file.touch(mode=0o600)
+        logins_file.write_text(json.dumps(logins, ensure_ascii=False, indent=1))
+    click.echo("Demo administration logins (kept in instance/demo-logins.json):")
+    for login in logins:
+        roles = ", ".join(login["roles"])
+        click.echo(
+            f"  {login['username']:<10} {login['password']:<18} {roles:<34} {login['full_name']}"
+        )
+
+
+@click.command("verify-audit")
+@click.option("--org", "org_code", default=None, help="one organisation (default: all)")
+def verify_audit(org_code):
+    """Check every organisation's audit hash chain; exit 1 on any broken link."""
+    codes = [org_code] if org_code else list(db.session.scalars(select(Organisation.code)))
+    broken = False
+    for code in codes:
+        report = audit.verify_chain(db.session, _organisation(code).id)
+        status = "ok" if report.ok else "BROKEN"
+        click.echo(f"{code}: {report.events} events, {status}")
+        for problem in report.problems:
+            click.echo(f"  - {problem}")
+        broken |= not report.ok
+    sys.exit(1 if broken else 0)
+
+
+@click.command("verify-files")
+def verify_files():
+    """Check stored files against their SHA-256 and that referenced files exist; exit 1 if not."""
+    from app.services.file_check import check_files
+
+    report = check_files(db.session, Path(current_app.config["FILE_STORE"]))
+    click.echo(f"{report.checked} files checked, {len(report.problems)} problems")
+    for sha, problem in report.problems:
+        click.echo(f"  - {sha}: {problem}")
+    sys.exit(1 if report.problems else 0)

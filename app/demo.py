@@ -1,0 +1,106 @@
+"""A demo administration: Arabic and French names, a department tree, one user per role."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Organisation, Role
+from app.services import organisations as orgs
+
+DEMO_CODE = "demo"
+
+DEPARTMENTS = [
+    # code, Arabic, French, parent code
+    ("SG", "الكتابة العامة", "Secrétariat général", None),
+    ("BO", "مكتب الضبط", "Bureau d'ordre", "SG"),
+    ("DRH", "مديرية الموارد البشرية", "Direction des ressources humaines", "SG"),
+    ("DSI", "مديرية نظم المعلومات", "Direction des systèmes d'information", "SG"),
+    ("DAJ", "مديرية الشؤون القانونية", "Direction des affaires juridiques", "SG"),
+    ("SRC", "مصلحة العلاقات مع المرتفقين", "Service des relations avec les usagers", "DAJ"),
+]
+
+LETTER_TYPES = [
+    ("COURRIER", "مراسلة", "Courrier", "Letter"),
+    ("PLAINTE", "شكاية", "Plainte", "Complaint"),
+    (
+        "ACCES_INFO",
+        "طلب الحصول على المعلومات",
+        "Demande d'accès à l'information",
+        "Access to information",
+    ),
+    ("CIRCULAIRE", "دورية", "Circulaire", "Circular"),
+]
+
+USERS = [
+    # username, full name, roles, department code, locale
+    ("admin", "Salma Bennani · سلمى بناني", [Role.ADMINISTRATOR], "SG", "fr"),
+    ("bo.agent", "يوسف العلوي · Youssef Alaoui", [Role.REGISTRY_OFFICER], "BO", "ar"),
+    ("chef.drh", "Karima Idrissi · كريمة الإدريسي", [Role.DEPARTMENT_HEAD], "DRH", "fr"),
+    ("agent.drh", "محمد أمين التازي · Mohamed Amine Tazi", [Role.AGENT], "DRH", "ar"),
+    ("sg", "Ahmed Chraibi · أحمد الشرايبي", [Role.SIGNATORY, Role.DEPARTMENT_HEAD], "SG", "fr"),
+]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    full_name: str
+    roles: list[str]
+
+
+def demo_exists(session: Session) -> bool:
+    return session.scalar(select(Organisation.id).where(Organisation.code == DEMO_CODE)) is not None
+
+
+def load_demo(session: Session) -> list[DemoLogin]:
+    """Create the demo administration; passwords are random and returned once for printing."""
+    organisation = orgs.create_organisation(
+        session,
+        None,
+        code=DEMO_CODE,
+        name_ar="وزارة الانتقال الرقمي وإصلاح الإدارة",
+        name_fr="Ministère de la Transition Numérique et de la Réforme de l'Administration",
+        name_en="Ministry of Digital Transition and Administrative Reform",
+    )
+    departments = {}
+    for code, name_ar, name_fr, parent in DEPARTMENTS:
+        departments[code] = orgs.create_department(
+            session,
+            None,
+            organisation,
+            code=code,
+            name_ar=name_ar,
+            name_fr=name_fr,
+            parent=departments.get(parent),
+        )
+    for code, name_ar, name_fr, name_en in LETTER_TYPES:
+        orgs.create_letter_type(
+            session,
+            None,
+            organisation,
+            code=code,
+            name_ar=name_ar,
+            name_fr=name_fr,
+            name_en=name_en,
+        )
+    logins = []
+    for username, full_name, roles, department, locale in USERS:
+        password = secrets.token_urlsafe(12)
+        orgs.create_user(
+            session,
+            None,
+            organisation,
+            username=username,
+            full_name=full_name,
+            password=password,
+            roles=roles,
+            department=departments[department],
+            locale=locale,
+        )
+        logins.append(DemoLogin(username, password, full_name, [str(r) for r in roles]))
+    return logins

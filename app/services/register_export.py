@@ -1,0 +1,76 @@
+"""The daily register as a CSV or PDF file, in the reader's language."""
+
+from __future__ import annotations
+
+from flask_babel import format_date
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from app.labels import channel_label, register_label, status_label
+from app.models import Letter, Organisation, User
+from app.permissions import can_view_letter
+from app.reports.register_csv import render_register_csv
+from app.reports.register_pdf import render_register_pdf
+from app.services.register_list import RegisterFilter, iter_for_export, local_time
+
+MAX_EXPORT_ROWS = 20_000
+
+
+def _columns() -> list[tuple[str, str, float]]:
+    return [
+        ("number", _("Number"), 1.3),
+        ("registered_at", _("Registered at"), 1.2),
+        ("correspondent", _("Correspondent"), 2.0),
+        ("subject", _("Subject"), 3.5),
+        ("reference", _("Sender's reference"), 1.2),
+        ("channel", _("Channel"), 0.9),
+        ("status", _("Status"), 0.9),
+    ]
+
+
+def _row(letter: Letter, user: User, timezone: str) -> dict[str, str]:
+    visible = can_view_letter(user, letter)
+    hidden = _("Confidential")
+    return {
+        "number": letter.number,
+        "registered_at": local_time(letter.registered_at, timezone).strftime("%Y-%m-%d %H:%M"),
+        "correspondent": (letter.correspondent.name if letter.correspondent else "")
+        if visible
+        else hidden,
+        "subject": letter.subject if visible else hidden,
+        "reference": letter.sender_reference if visible else "",
+        "channel": str(channel_label(letter.channel)),
+        "status": str(status_label(letter.status)),
+    }
+
+
+def build(
+    session: Session,
+    user: User,
+    organisation: Organisation,
+    flt: RegisterFilter,
+    locale: str,
+    fmt: str,
+) -> bytes:
+    rows = [
+        _row(letter, user, organisation.timezone)
+        for letter in iter_for_export(session, organisation, flt, MAX_EXPORT_ROWS)
+    ]
+    columns = _columns()
+    if fmt == "csv":
+        return render_register_csv([(key, label) for key, label, _w in columns], rows)
+    period = _period(flt)
+    return render_register_pdf(
+        title=f"{organisation.name(locale)} — {register_label(flt.register)}",
+        subtitle=period,
+        columns=columns,
+        rows=rows,
+        rtl=locale == "ar",
+        footer=_("%(count)s letters", count=len(rows)),
+    )
+
+
+def _period(flt: RegisterFilter) -> str:
+    start = format_date(flt.date_from, "long") if flt.date_from else ""
+    end = format_date(flt.date_to, "long") if flt.date_to else ""
+    return start if start == end else f"{start} — {end}"

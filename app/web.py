@@ -1,0 +1,136 @@
+"""Wiring the web application: extensions, locale, blueprints, error pages, security headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, has_request_context, render_template, request
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from app.database import configure_engine
+from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+from app.models import User
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+LOCALE_COOKIE = "diwan_locale"
+
+
+def init_app(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to continue.")
+    login_manager.login_message_category = "info"
+
+    from app.blueprints import auth, letters, main, registry
+
+    for blueprint in (main.bp, auth.bp, registry.bp, letters.bp):
+        app.register_blueprint(blueprint)
+
+    from app import cli
+
+    cli.register(app)
+    from app.labels import TEMPLATE_HELPERS
+
+    app.jinja_env.globals.update(TEMPLATE_HELPERS)
+    app.jinja_env.filters["role_label"] = TEMPLATE_HELPERS["role_label"]
+    app.context_processor(_template_context)
+    app.after_request(_security_headers)
+    _error_pages(app)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None
+
+
+def locales(app: Flask | None = None) -> list[str]:
+    from flask import current_app
+
+    return [code.strip() for code in (app or current_app).config["LOCALES"].split(",")]
+
+
+def select_locale() -> str:
+    """The user's saved choice, then the cookie, then the browser's languages."""
+    from flask import current_app
+
+    available = locales()
+    if not has_request_context():  # CLI, background work: the installation's language
+        return current_app.config["DEFAULT_LOCALE"]
+    if current_user.is_authenticated and current_user.locale in available:
+        return current_user.locale
+    cookie = request.cookies.get(LOCALE_COOKIE)
+    if cookie in available:
+        return cookie
+    return request.accept_languages.best_match(available) or current_app.config["DEFAULT_LOCALE"]
+
+
+def select_timezone() -> str:
+    """Times are shown in the organisation's own time zone."""
+    from flask import current_app
+
+    if has_request_context() and current_user.is_authenticated:
+        return current_user.organisation.timezone
+    return current_app.config["DEFAULT_TIMEZONE"]
+
+
+def _template_context() -> dict:
+    locale = get_locale()
+    language = locale.language if locale else "ar"
+    return {
+        "lang": language,
+        "text_direction": locale.text_direction if locale else "rtl",
+        "available_locales": locales(),
+    }
+
+
+def _security_headers(response):
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _error_pages(app: Flask) -> None:
+    messages = {
+        400: _l("The request could not be understood."),
+        403: _l("You do not have the right to see this page."),
+        404: _l("This page does not exist, or you cannot see it."),
+        413: _l(
+            "The upload is too large. Nothing was registered; the limit is %(mb)s MB per file."
+        ),
+        429: _l("Too many attempts. Wait a few minutes and try again."),
+    }
+
+    def render_error(error):
+        code = getattr(error, "code", 500) or 500
+        message = messages.get(code, _l("Something went wrong."))
+        if code == 413:
+            message = _l(
+                "The upload is too large. Nothing was registered; the limit is %(mb)s MB per file.",
+                mb=app.config["MAX_UPLOAD_MB"],
+            )
+        return render_template("error.html", code=code, message=message), code
+
+    for code in messages:
+        app.register_error_handler(code, render_error)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_error):
+        message = _l("Your form expired or was sent from elsewhere. Reload the page and try again.")
+        return render_template("error.html", code=400, message=message), 400

@@ -1,0 +1,1 @@
+"""Diwan settings: the embedded defaults, overridable from the environment (DIWAN_*)."""

@@ -1,0 +1,45 @@
+"""Embedded defaults: one administration on one machine, with no server to start.
+
+Every name here can be overridden by an environment variable of the same name prefixed with
+``DIWAN_`` (``DIWAN_DATABASE_URL``, ``DIWAN_MAX_UPLOAD_MB`` ...). Paths that are empty are placed in
+the instance folder (``instance/`` beside the code, or ``DIWAN_INSTANCE_PATH``).
+"""
+
+# Storage. Empty means "inside the instance folder".
+DATABASE_URL = ""  # default: sqlite:///instance/diwan.sqlite3
+FILE_STORE = ""  # default: instance/files
+INDEX_DIR = ""  # default: instance/index (Whoosh)
+PREVIEW_CACHE = ""  # default: instance/previews
+
+# Secrets. An empty SECRET_KEY is generated once into instance/secret_key (never in the repo).
+SECRET_KEY = ""
+
+# Interface.
+DEFAULT_LOCALE = "ar"
+LOCALES = "ar,fr,en"
+DEFAULT_TIMEZONE = "Africa/Casablanca"
+PAGE_SIZE = 50
+
+# Uploads: refused above these limits, before the file is read into memory.
+MAX_UPLOAD_MB = 25
+MAX_FILES_PER_LETTER = 10
+
+# Registry numbers. Fields: {year}, {register} (the register's code below), {seq}.
+NUMBER_FORMAT = "{year}/{register}/{seq:06d}"
+REGISTER_CODE_INCOMING = "A"
+REGISTER_CODE_OUTGOING = "D"
+REGISTER_CODE_INTERNAL = "I"
+
+# Sandboxed parsing of uploaded files.
+PARSE_TIMEOUT_S = 20
+PARSE_MEMORY_MB = 1024
+
+# Login throttling: failed attempts allowed per address in a window (Flask-Limiter syntax).
+LOGIN_RATE_LIMIT = "10 per 5 minutes"
+
+# Cookies. Set to true behind HTTPS (see config/production.example.env).
+SESSION_COOKIE_SECURE = False
+SESSION_HOURS = 12
+
+# Where rate-limit counters live: memory:// for one process, redis://127.0.0.1:6379 for several.
+RATELIMIT_STORAGE_URI = "memory://"

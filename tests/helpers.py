@@ -1,0 +1,42 @@
+"""Small real files and form helpers for tests."""
+
+from __future__ import annotations
+
+import io
+
+from pypdf import PdfWriter
+
+
+def blank_pdf(pages: int = 1) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def png_image() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (200, 280), "white").save(out, "PNG")
+    return out.getvalue()
+
+
+def letter_form(**overrides) -> dict:
+    data = {
+        "correspondent_kind": "person",
+        "correspondent_name": "Fatima Zahra El Amrani",
+        "correspondent_national_id": "BE123456",
+        "subject": "طلب الحصول على نسخة من القرار الإداري",
+        "sender_reference": "REF-2026/77",
+        "channel": "post",
+        "priority": "normal",
+        "language": "ar",
+        "physical_attachments": "0",
+        "letter_type_id": "",
+        "correspondent_id": "",
+    }
+    data.update(overrides)
+    return data
