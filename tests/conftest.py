@@ -29,6 +29,7 @@ def make_app(instance: Path, **overrides) -> Flask:
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": "test-secret-key",
         "PARSE_TIMEOUT_S": 10,
+        "DEFAULT_LOCALE": "en",  # tests assert on the English source texts unless they switch
         "TESTING": True,
         **overrides,
     }

@@ -154,3 +154,43 @@ def test_existing_correspondent_is_reused(world, client_for):
     assert db.session.scalar(select(func.count(Contact.id))) == 1
     found = client.get("/registry/contacts.json?q=Fatima").get_json()
     assert found == [{"id": contact.id, "label": "Fatima Zahra El Amrani — BE123456"}]
+
+
+def test_register_restarts_at_one_on_the_first_of_january_local_time(app, world, monkeypatch):
+    from datetime import datetime
+
+    from app.services import registration as registration_service
+    from tests.factories import register
+
+    # 23:30 UTC on 31 December is already 1 January in Casablanca (UTC+1).
+    moments = iter([datetime(2026, 12, 31, 22, 0), datetime(2026, 12, 31, 23, 30)])
+    monkeypatch.setattr(registration_service, "utcnow", lambda: next(moments))
+    with app.test_request_context():
+        last_of_year = register(world.officer)
+        first_of_next = register(world.officer)
+    assert last_of_year.number == "2026/A/000001"
+    assert first_of_next.number == "2027/A/000001"
+
+
+def test_password_protected_pdf_is_accepted_with_a_visible_flag(world, client_for):
+    from tests.conftest import SHARED_TESTDATA
+
+    pdf = (SHARED_TESTDATA / "extraction/sample-files/libreoffice-writer-password.pdf").read_bytes()
+    client = client_for("officer")
+    response = post_letter(client, files=[("protected.pdf", pdf)])
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Protected by a password: cannot be previewed" in page
+    version = db.session.scalar(select(Letter)).documents[0].current
+    assert "password_protected" in version.flag_set and version.pdf_sha256 is None
+
+
+def test_hostile_pdf_does_not_hang_the_registration(world, client_for):
+    from tests.conftest import SHARED_TESTDATA
+
+    pdf = (SHARED_TESTDATA / "extraction/qpdf/pages-loop.pdf").read_bytes()
+    client = client_for("officer")
+    response = post_letter(client, files=[("loop.pdf", pdf)])
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Damaged PDF: cannot be previewed" in page

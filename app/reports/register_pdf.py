@@ -185,6 +185,67 @@ def _isolate_ltr_runs(line: str) -> str:
     return "".join(out)
 
 
+def _word_kind(word: str) -> str:
+    if _has_rtl(word):
+        return "R"
+    if any(_bidi(ch) == "L" for ch in word):
+        return "L"
+    if any(_bidi(ch) in ("EN", "AN") for ch in word):
+        return "N"
+    return ""
+
+
+def _ltr_line_pieces(line: str) -> list[tuple[str, bool]]:
+    """Split a left-to-right line into (text, is_arabic_phrase) pieces, in order.
+
+    An Arabic phrase runs from a word with Arabic letters to the last following
+    word with Arabic letters or a bare number (``رقم 145``: the number belongs
+    to the phrase, as UAX #9 rule W2 has it) before a word with Latin letters.
+    Words with Latin letters, and punctuation around a phrase (``(وزارة).``),
+    stay on the left-to-right side.
+    """
+    words = line.split(" ")
+    kinds = [_word_kind(word) for word in words]
+    spans: list[tuple[int, int, bool]] = []  # word index range, is_phrase
+    i = 0
+    while i < len(words):
+        if kinds[i] != "R":
+            start = i
+            while i < len(words) and kinds[i] != "R":
+                i += 1
+            spans.append((start, i, False))
+            continue
+        end, j = i, i + 1
+        while j < len(words) and kinds[j] != "L":
+            if kinds[j] in ("R", "N"):
+                end = j
+            j += 1
+        spans.append((i, end + 1, True))
+        i = end + 1
+    pieces: list[tuple[str, bool]] = []
+
+    def add_ltr(text: str) -> None:
+        if not text:
+            return
+        if pieces and not pieces[-1][1]:
+            pieces[-1] = (pieces[-1][0] + text, False)
+        else:
+            pieces.append((text, False))
+
+    for index, (start, stop, phrase) in enumerate(spans):
+        text = " ".join(words[start:stop])
+        if index > 0:
+            add_ltr(" ")
+        if not phrase:
+            add_ltr(text)
+            continue
+        strong = [k for k, ch in enumerate(text) if _bidi(ch) in ("R", "AL", "EN", "AN", "NSM")]
+        add_ltr(text[: strong[0]])
+        pieces.append((text[strong[0] : strong[-1] + 1], True))
+        add_ltr(text[strong[-1] + 1 :])
+    return pieces
+
+
 @dataclass(frozen=True)
 class _Cell:
     lines: list[str]
@@ -358,19 +419,46 @@ class _RegisterPDF(FPDF):
         direction: Direction,
         align: Align | None = None,
     ) -> None:
+        """Draw one wrapped line in the box (x, y, w, h)."""
         continues = line.endswith(" ")
         line = line.strip(" ")
         if not line:
             return
-        if direction == "rtl" or _needs_shaping(line):
-            if direction == "rtl" or _has_rtl(line):
-                # Isolate as if the next line's words followed (they do, in the text).
-                line = _isolate_ltr_runs(line + " ")[:-1] if continues else _isolate_ltr_runs(line)
+        align = align or self._start_align(direction)
+        if direction == "ltr" and _has_rtl(line):
+            self._draw_ltr_mixed(x, y, w, h, line, align)
+            return
+        if direction == "rtl":
+            # Isolate as if the next line's words followed (they do, in the text).
+            line = _isolate_ltr_runs(line + " ")[:-1] if continues else _isolate_ltr_runs(line)
             self._shape(True, direction)
         else:
-            self._shape(False)  # plain left-to-right text: faster
+            self._shape(_needs_shaping(line), direction)  # plain Latin: no shaping, faster
         self.set_xy(x, y)
-        self.cell(w, h, line, align=align or self._start_align(direction))
+        self.cell(w, h, line, align=align)
+
+    def _draw_ltr_mixed(
+        self, x: float, y: float, w: float, h: float, line: str, align: Align
+    ) -> None:
+        """A left-to-right line with Arabic phrases in it, drawn piece by piece.
+
+        fpdf2 reorders a line by the direction of its runs only, so a number
+        inside an Arabic phrase of a left-to-right line (``Lettre de طلب رقم 145
+        بتاريخ اليوم``) would end up between the wrong Arabic words.  Each Arabic
+        phrase is therefore drawn as its own right-to-left text, where fpdf2's
+        ordering is right, and placed in the line in logical order.
+        """
+        pieces = [
+            (_isolate_ltr_runs(text) if rtl else text, rtl, self._width(text))
+            for text, rtl in _ltr_line_pieces(line)
+        ]
+        total = sum(width for _text, _rtl, width in pieces)
+        cursor = x if align == Align.L else x + w - total
+        for text, rtl, width in pieces:
+            self._shape(rtl or _needs_shaping(text), "rtl" if rtl else "ltr")
+            self.set_xy(cursor, y)
+            self.cell(width, h, text, align=Align.L)
+            cursor += width
 
     # -- page furniture -----------------------------------------------------
 

@@ -367,6 +367,41 @@ def test_latin_reference_with_arabic_digits_keeps_its_order() -> None:
     assert Counter(line[: -len("Réf.٢٠٢٦/١٤٥")]) == Counter("—وزارةالداخلية")
 
 
+def _rev(arabic: str) -> str:
+    """Arabic words as painted left to right: glyphs in reverse order, no spaces."""
+    return arabic[::-1].replace(" ", "")
+
+
+# pdfium reports a bracket by its mirrored code point depending on its guess of
+# the text direction; the glyph positions are what is checked here.
+_BRACKETS = str.maketrans("()«»", "[[<<")
+
+
+@pytest.mark.parametrize(
+    ("text", "painted"),
+    [
+        # a number inside an Arabic phrase stays between the right Arabic words
+        (
+            "Lettre de طلب رقم 145 بتاريخ اليوم du 2026",
+            "Lettrede" + _rev("بتاريخ اليوم") + "145" + _rev("طلب رقم") + "du2026",
+        ),
+        # a number after an Arabic word belongs to it (UAX #9 rule W2)
+        (
+            "Copie: وزارة الداخلية رقم 12 (urgent).",
+            "Copie:" + "12" + _rev("وزارة الداخلية رقم") + "(urgent).",
+        ),
+        # a Latin word between Arabic words splits them; punctuation stays outside
+        (
+            "Voir (وزارة) ABC «الداخلية».",
+            "Voir(" + _rev("وزارة") + ")ABC«" + _rev("الداخلية") + "».",
+        ),
+    ],
+)
+def test_arabic_phrases_inside_french_lines(text: str, painted: str) -> None:
+    line = _visual_line(_single_cell(text, rtl=False), text[:3])
+    assert line.translate(_BRACKETS) == painted.translate(_BRACKETS)
+
+
 def test_grouped_amount_stays_one_number() -> None:
     line = _visual_line(_single_cell("بمبلغ 1 250,50 د.ت"), "250")
     assert "1250,50" in line  # not "250,501": one number, left to right
