@@ -115,3 +115,17 @@ def test_pdf_export_of_the_day(app, world, client_for):
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     text = PdfReader(io.BytesIO(response.data)).pages[0].extract_text()
     assert letter.number in text
+
+
+def test_export_over_the_limit_is_refused_not_cut(app, world, client_for, monkeypatch):
+    from app.services import register_export
+
+    monkeypatch.setitem(register_export.MAX_ROWS, "csv", 2)
+    with app.test_request_context():
+        for i in range(3):
+            register(world.officer, subject=f"Courrier {i}")
+    client = client_for("officer")
+    response = client.get("/registry/incoming/export.csv")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "More than 2 letters in this period" in page

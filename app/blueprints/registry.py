@@ -236,7 +236,11 @@ def export(register: str, fmt: str):
         today = date.today()
         flt = RegisterFilter(**{**flt.__dict__, "date_from": today, "date_to": today})
     locale = str(get_locale() or "ar")
-    export_file = register_export.build(db.session, current_user, organisation, flt, locale, fmt)
+    try:
+        export_file = register_export.build(db.session, current_user, organisation, flt, locale, fmt)
+    except register_export.ExportTooLarge as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("registry.register_list", register=register, **request.args))
     filename = f"register-{register}-{flt.date_from or ''}-{flt.date_to or ''}.{fmt}"
     return Response(
         export_file,
