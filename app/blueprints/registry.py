@@ -237,7 +237,9 @@ def export(register: str, fmt: str):
         flt = RegisterFilter(**{**flt.__dict__, "date_from": today, "date_to": today})
     locale = str(get_locale() or "ar")
     try:
-        export_file = register_export.build(db.session, current_user, organisation, flt, locale, fmt)
+        export_file = register_export.build(
+            db.session, current_user, organisation, flt, locale, fmt
+        )
     except register_export.ExportTooLarge as error:
         flash(str(error.message), "error")
         return redirect(url_for("registry.register_list", register=register, **request.args))
