@@ -55,7 +55,9 @@ def ingest_all(uploads: list[FileStorage]) -> tuple[list[IngestedFile], list]:
                 )
             )
         except UploadRejected as refusal:
-            errors.append(refusal_message(refusal.code, Path(upload.filename).name))
+            # First-strong isolate: a Latin file name keeps its order inside an Arabic sentence.
+            name = "\u2068" + Path(upload.filename).name + "\u2069"
+            errors.append(refusal_message(refusal.code, name))
     return accepted, errors
 
 

@@ -39,10 +39,13 @@ def init_app(app: Flask) -> None:
     from app import cli
 
     cli.register(app)
+    from app import formatting
     from app.labels import TEMPLATE_HELPERS
 
     app.jinja_env.globals.update(TEMPLATE_HELPERS)
     app.jinja_env.filters["role_label"] = TEMPLATE_HELPERS["role_label"]
+    app.jinja_env.filters["bdi"] = formatting.bdi
+    app.jinja_env.filters["filesize"] = formatting.filesize
     app.context_processor(_template_context)
     app.after_request(_security_headers)
     _error_pages(app)

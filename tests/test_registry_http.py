@@ -162,7 +162,9 @@ def test_register_restarts_at_one_on_the_first_of_january_local_time(app, world,
     from app.services import registration as registration_service
     from tests.factories import register
 
-    # 23:30 UTC on 31 December is already 1 January in Casablanca (UTC+1).
+    # 23:30 UTC on 31 December is already 1 January in Algiers (UTC+1).
+    world.org.timezone = "Africa/Algiers"
+    db.session.commit()
     moments = iter([datetime(2026, 12, 31, 22, 0), datetime(2026, 12, 31, 23, 30)])
     monkeypatch.setattr(registration_service, "utcnow", lambda: next(moments))
     with app.test_request_context():

@@ -129,3 +129,18 @@ def test_export_over_the_limit_is_refused_not_cut(app, world, client_for, monkey
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "More than 2 letters in this period" in page
+
+
+def test_displayed_times_and_day_boundaries_use_the_same_zone_data():
+    """Babel (pytz) formats the times; app.timezones cuts the days: they must agree."""
+    from datetime import UTC, datetime
+
+    import pytz
+    from babel.dates import format_time
+
+    from app.timezones import to_local
+
+    moment = datetime(2026, 11, 23, 12, 0)
+    for name in ("Africa/Casablanca", "Africa/Algiers", "Africa/Tunis"):
+        shown = format_time(moment.replace(tzinfo=UTC), "HH:mm", tzinfo=pytz.timezone(name))
+        assert shown == to_local(moment, name).strftime("%H:%M"), name

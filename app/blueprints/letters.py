@@ -33,7 +33,6 @@ from app.permissions import can_cancel, can_correct
 from app.services import audit
 from app.services.errors import ServiceError
 from app.services.letters import CORRECTABLE_FIELDS, cancel_letter, correct_letter
-from app.services.register_list import local_time
 from app.uploads import file_store
 
 bp = Blueprint("letters", __name__, url_prefix="/letters")
@@ -52,7 +51,6 @@ def show(letter_id: int):
         cancel_form=CancelLetterForm(),
         can_correct=can_correct(current_user, letter),
         can_cancel=can_cancel(current_user, letter),
-        local_time=lambda moment: local_time(moment, current_user.organisation.timezone),
         max_preview_pages=MAX_PREVIEW_PAGES,
         locale=str(get_locale() or "ar"),
     )

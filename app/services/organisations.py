@@ -10,6 +10,7 @@ from app.models import Department, LetterType, Organisation, Role, User, UserRol
 from app.services import audit, numbering
 from app.services.actor import Actor
 from app.services.errors import ServiceError
+from app.timezones import UnknownTimezone, zone
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -27,6 +28,10 @@ def create_organisation(
 ) -> Organisation:
     if session.scalar(select(Organisation.id).where(Organisation.code == code)):
         raise ServiceError(f"an organisation with the code {code!r} exists already")
+    try:
+        zone(timezone)
+    except UnknownTimezone as error:
+        raise ServiceError(f"unknown time zone {timezone!r}") from error
     if number_format:
         try:
             numbering.validate_format(number_format)

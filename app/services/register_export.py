@@ -13,7 +13,8 @@ from app.permissions import can_view_letter
 from app.reports.register_csv import render_register_csv
 from app.reports.register_pdf import render_register_pdf
 from app.services.errors import ServiceError
-from app.services.register_list import RegisterFilter, iter_for_export, local_time
+from app.services.register_list import RegisterFilter, iter_for_export
+from app.timezones import to_local
 
 # A register export is a legal document: refused whole rather than cut. The PDF costs ~1.6 s per
 # 1,000 rows on the request path, hence its lower cap.
@@ -41,7 +42,7 @@ def _row(letter: Letter, user: User, timezone: str) -> dict[str, str]:
     hidden = _("Confidential")
     return {
         "number": letter.number,
-        "registered_at": local_time(letter.registered_at, timezone).strftime("%Y-%m-%d %H:%M"),
+        "registered_at": to_local(letter.registered_at, timezone).strftime("%Y-%m-%d %H:%M"),
         "correspondent": (letter.correspondent.name if letter.correspondent else "")
         if visible
         else hidden,

@@ -10,13 +10,13 @@ import base64
 import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import Letter, Organisation
+from app.timezones import local_midnight_in_utc
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,12 @@ def _base_query(organisation: Organisation, flt: RegisterFilter) -> Select:
     stmt = select(Letter).where(
         Letter.organisation_id == organisation.id, Letter.register == flt.register
     )
-    zone = ZoneInfo(organisation.timezone)
+    timezone = organisation.timezone
     if flt.date_from:
-        stmt = stmt.where(Letter.registered_at >= _utc_midnight(flt.date_from, zone))
+        stmt = stmt.where(Letter.registered_at >= local_midnight_in_utc(flt.date_from, timezone))
     if flt.date_to:
-        stmt = stmt.where(
-            Letter.registered_at < _utc_midnight(flt.date_to + timedelta(days=1), zone)
-        )
+        end = local_midnight_in_utc(flt.date_to + timedelta(days=1), timezone)
+        stmt = stmt.where(Letter.registered_at < end)
     if flt.channel:
         stmt = stmt.where(Letter.channel == flt.channel)
     if flt.status:
@@ -93,12 +92,3 @@ def iter_for_export(
     """Oldest first, as a paper register reads, capped so one export cannot exhaust memory."""
     stmt = _base_query(organisation, flt).order_by(Letter.registered_at, Letter.id).limit(max_rows)
     yield from session.scalars(stmt).unique()
-
-
-def _utc_midnight(day: date, zone: ZoneInfo) -> datetime:
-    local = datetime.combine(day, time.min, tzinfo=zone)
-    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-
-
-def local_time(moment_utc: datetime, timezone: str) -> datetime:
-    return moment_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(timezone))

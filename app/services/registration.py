@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -29,6 +28,7 @@ from app.permissions import can_register
 from app.services import audit, numbering
 from app.services.actor import Actor
 from app.services.errors import NotAllowed, ServiceError
+from app.timezones import to_local
 
 
 @dataclass
@@ -232,4 +232,4 @@ def _attach(
 
 def _local_year(moment_utc: datetime, timezone: str) -> int:
     """The register resets on 1 January in the organisation's own time zone."""
-    return moment_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(timezone)).year
+    return to_local(moment_utc, timezone).year

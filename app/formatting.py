@@ -1,0 +1,22 @@
+"""Template filters for values shown inside translated sentences."""
+
+from __future__ import annotations
+
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+
+def bdi(value, tag: str = "bdi") -> Markup:
+    """Isolate a value's direction inside a sentence, so a French reason or a Latin file name
+    keeps its order in an Arabic line (and the reverse). del/ins also isolate with dir=auto."""
+    if tag not in ("bdi", "del", "ins"):
+        raise ValueError(tag)
+    attributes = Markup("") if tag == "bdi" else Markup(' dir="auto"')
+    return Markup("<{0}{1}>{2}</{0}>").format(Markup(tag), attributes, value)
+
+
+def filesize(size: int) -> str:
+    if size < 1024 * 1024:
+        return _("%(size)s KB", size=format_decimal(size / 1024, format="#,##0.0"))
+    return _("%(size)s MB", size=format_decimal(size / 1024 / 1024, format="#,##0.0"))
