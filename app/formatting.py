@@ -6,7 +6,6 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-
 _ISOLATING_TAGS = {
     "bdi": "<bdi>{}</bdi>",
     "del": '<del dir="auto">{}</del>',
