@@ -7,16 +7,16 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 _ISOLATING_TAGS = {
-    "bdi": "<bdi>{}</bdi>",
-    "del": '<del dir="auto">{}</del>',
-    "ins": '<ins dir="auto">{}</ins>',
+    "bdi": Markup("<bdi>{}</bdi>"),
+    "del": Markup('<del dir="auto">{}</del>'),
+    "ins": Markup('<ins dir="auto">{}</ins>'),
 }
 
 
 def bdi(value, tag: str = "bdi") -> Markup:
     """Isolate a value's direction inside a sentence, so a French reason or a Latin file name
     keeps its order in an Arabic line (and the reverse). del/ins also isolate with dir=auto."""
-    return Markup(_ISOLATING_TAGS[tag]).format(value)
+    return _ISOLATING_TAGS[tag].format(value)  # format() escapes the value
 
 
 def filesize(size: int) -> str:
