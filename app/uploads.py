@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import FileStorage
@@ -27,7 +28,7 @@ def refusal_message(code: str, filename: str):
         "too_large": _l(
             "%(name)s is larger than %(mb)s MB.",
             name=filename,
-            mb=current_app.config["MAX_UPLOAD_MB"],
+            mb=format_decimal(current_app.config["MAX_UPLOAD_MB"]),
         ),
         "unsupported_type": _l("%(name)s is not a PDF, JPEG, PNG or TIFF file.", name=filename),
         "invalid_image": _l("%(name)s is a damaged or oversized image.", name=filename),

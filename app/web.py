@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, has_request_context, render_template, request
-from flask_babel import get_locale
+from flask_babel import format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -126,7 +126,7 @@ def _error_pages(app: Flask) -> None:
         if code == 413:
             message = _l(
                 "The upload is too large. Nothing was registered; the limit is %(mb)s MB per file.",
-                mb=app.config["MAX_UPLOAD_MB"],
+                mb=format_decimal(app.config["MAX_UPLOAD_MB"]),
             )
         return render_template("error.html", code=code, message=message), code
 

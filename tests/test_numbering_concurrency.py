@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.files.intake import ingest_upload
-from app.models import Letter, RegistryCounter, User
+from app.models import Contact, Letter, RegistryCounter, User
 from app.services import audit, numbering, registration
 from app.services.actor import Actor
 from app.uploads import file_store
@@ -30,6 +30,12 @@ def _register_concurrently(app: Flask, officer_id: int, monkeypatch) -> tuple[in
     with app.test_request_context():
         scan = ingest_upload(file_store(), io.BytesIO(blank_pdf()), "scan.pdf", max_bytes=10**6)
     settings = registration.NumberingSettings.from_config(app.config)
+    with app.app_context():
+        organisation_id = db.session.get(User, officer_id).organisation_id
+        contact = Contact(organisation_id=organisation_id, name="Known sender")
+        db.session.add(contact)
+        db.session.commit()
+        known_contact_id = contact.id
     rng = random.Random(2026)
     fail_plan = [rng.random() < 0.3 for _ in range(REGISTRATIONS)]
     real_next_value = numbering.next_value
@@ -55,12 +61,15 @@ def _register_concurrently(app: Flask, officer_id: int, monkeypatch) -> tuple[in
             _local.fail = fail
             with app.app_context():
                 user = db.session.get(User, officer_id)
+                # Half the letters come from a known correspondent, half create one: the two
+                # paths must take their locks in the same order (they once deadlocked).
+                known = index % 2 == 0
                 data = registration.LetterInput(
                     register="incoming",
                     subject=f"Letter {index}",
                     channel="post",
-                    correspondent_id=None,
-                    new_correspondent=registration.NewContact(name=f"Sender {index}"),
+                    correspondent_id=known_contact_id if known else None,
+                    new_correspondent=None if known else registration.NewContact(name=f"S{index}"),
                     files=[scan],
                 )
                 try:

@@ -88,7 +88,8 @@ def test_file_that_is_not_a_document_is_refused_by_content(world, client_for):
     response = post_letter(client, files=[("report.pdf", b"MZ\x90\x00 this is a program")])
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert "report.pdf is not a PDF, JPEG, PNG or TIFF file." in page
+    # the file name is direction-isolated (U+2068 ... U+2069) inside the sentence
+    assert "\u2068report.pdf\u2069 is not a PDF, JPEG, PNG or TIFF file." in page
     assert "طلب الحصول على نسخة من القرار الإداري" in page
     assert letter_count() == 0
     assert db.session.scalar(select(func.count(Contact.id))) == 0
@@ -108,7 +109,7 @@ def test_file_over_the_size_limit_is_refused_with_message(app, world, client_for
     big = blank_pdf() + b"%" + b"x" * 300_000
     response = post_letter(client, files=[("big.pdf", big)])
     assert response.status_code == 422
-    assert "big.pdf is larger than 0.25 MB." in response.get_data(as_text=True)
+    assert "\u2068big.pdf\u2069 is larger than 0.25 MB." in response.get_data(as_text=True)
     assert letter_count() == 0
 
 

@@ -130,6 +130,14 @@ class Letter(Base):
             "registered_at",
             "id",
         ),
+        Index(
+            "ix_letters_register_type",
+            "organisation_id",
+            "register",
+            "letter_type_id",
+            "registered_at",
+            "id",
+        ),
         Index("ix_letters_correspondent", "correspondent_id"),
     )
 

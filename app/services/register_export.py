@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_babel import format_date
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -78,7 +78,7 @@ def build(
         columns=columns,
         rows=rows,
         rtl=locale == "ar",
-        footer=_("%(count)s letters", count=len(rows)),
+        footer=ngettext("%(num)d letter", "%(num)d letters", len(rows)),
     )
 
 

@@ -79,11 +79,13 @@ def register_letter(
     _check_input(data)
     with write_transaction(session):
         organisation = session.get(Organisation, actor.organisation_id)
-        correspondent = _resolve_correspondent(session, actor, data)
         _check_letter_type(session, actor, data.letter_type_id)
         registered_at = utcnow()
         year = _local_year(registered_at, organisation.timezone)
+        # Lock order, always: the number counter, then the audit chain head. Taking them in an
+        # order that depended on the input deadlocked concurrent registrations on PostgreSQL.
         seq = numbering.next_value(session, organisation.id, data.register, year)
+        correspondent = _resolve_correspondent(session, actor, data)
         number = numbering.format_number(
             organisation.number_format or numbering_settings.number_format,
             year=year,

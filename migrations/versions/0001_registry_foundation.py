@@ -168,6 +168,7 @@ def upgrade():
         batch_op.create_index('ix_letters_register_channel', ['organisation_id', 'register', 'channel', 'registered_at', 'id'], unique=False)
         batch_op.create_index('ix_letters_register_order', ['organisation_id', 'register', 'registered_at', 'id'], unique=False)
         batch_op.create_index('ix_letters_register_status', ['organisation_id', 'register', 'status', 'registered_at', 'id'], unique=False)
+        batch_op.create_index('ix_letters_register_type', ['organisation_id', 'register', 'letter_type_id', 'registered_at', 'id'], unique=False)
 
     op.create_table('user_roles',
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -227,6 +228,7 @@ def downgrade():
     op.drop_table('documents')
     op.drop_table('user_roles')
     with op.batch_alter_table('letters', schema=None) as batch_op:
+        batch_op.drop_index('ix_letters_register_type')
         batch_op.drop_index('ix_letters_register_status')
         batch_op.drop_index('ix_letters_register_order')
         batch_op.drop_index('ix_letters_register_channel')

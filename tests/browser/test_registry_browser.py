@@ -137,7 +137,7 @@ def first_incoming_number() -> str:
 def expect_letter_details(page: Page, letter: Letter, subject: str) -> None:
     details = page.locator("dl.meta")
     expect(details).to_contain_text(letter.correspondent)
-    expect(details.locator("dd span[dir=ltr]")).to_have_text(letter.national_id)
+    expect(details.locator("dd bdi[dir=ltr]").first).to_have_text(letter.national_id)
     expect(details.locator("dd.subject")).to_have_text(subject)
     expect(details).to_contain_text(letter.reference)
 
