@@ -1,15 +1,17 @@
 """Who may do what. Views, the API and services all ask here, so the rules live in one place.
 
 A letter is visible only inside its organisation. Registry officers and administrators see the
-register; a confidential letter is shown only to the officer who registered it (routing, a later
-feature, adds the people it is routed to).
+register, except confidential letters, which only the officer who registered them sees there.
+Departments see what is routed to them: the head sees the department's letters, an agent those
+passed to them, everyone in a department its copies. A letter sent back to the registry leaves
+the department's view.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, false, or_
 
-from app.models import Letter, Role, User
+from app.models import Assignment, AssignmentKind, AssignmentState, Letter, Role, User
 
 REGISTER_READERS = (Role.REGISTRY_OFFICER, Role.ADMINISTRATOR)
 
@@ -22,10 +24,47 @@ def can_view_register(user: User) -> bool:
     return user.has_role(*REGISTER_READERS)
 
 
-def can_view_letter(user: User, letter: Letter) -> bool:
-    if letter.organisation_id != user.organisation_id or not can_view_register(user):
+def is_head_of(user: User, department_id: int) -> bool:
+    return user.has_role(Role.DEPARTMENT_HEAD) and user.department_id == department_id
+
+
+def sees_assignment(user: User, assignment: Assignment) -> bool:
+    if (
+        assignment.state == AssignmentState.RETURNED
+        or user.department_id != assignment.department_id
+    ):
         return False
-    return not letter.confidential or letter.registered_by_id == user.id
+    return (
+        assignment.kind == AssignmentKind.COPY
+        or assignment.agent_id == user.id
+        or is_head_of(user, assignment.department_id)
+    )
+
+
+def can_view_letter(user: User, letter: Letter) -> bool:
+    if letter.organisation_id != user.organisation_id:
+        return False
+    if can_view_register(user) and (not letter.confidential or letter.registered_by_id == user.id):
+        return True
+    return any(sees_assignment(user, assignment) for assignment in letter.assignments)
+
+
+def can_route(user: User, letter: Letter) -> bool:
+    return can_register(user) and can_view_letter(user, letter) and letter.is_open
+
+
+def processing_assignment(user: User, letter: Letter) -> Assignment | None:
+    """The open action assignment this user may work on (as its head or its agent), if any."""
+    if not letter.is_open:
+        return None
+    for assignment in letter.assignments:
+        if (
+            assignment.kind == AssignmentKind.ACTION
+            and assignment.is_open
+            and (is_head_of(user, assignment.department_id) or assignment.agent_id == user.id)
+        ):
+            return assignment
+    return None
 
 
 def can_correct(user: User, letter: Letter) -> bool:

@@ -84,7 +84,9 @@ def to_hijri(d: date) -> HijriDate:
     try:
         hijri = Gregorian(d.year, d.month, d.day).to_hijri()
     except OverflowError as exc:
-        raise ValueError(f"{d} is outside the Umm al-Qura table (1924-08-01 to 2077-11-16)") from exc
+        raise ValueError(
+            f"{d} is outside the Umm al-Qura table (1924-08-01 to 2077-11-16)"
+        ) from exc
     return HijriDate(hijri.year, hijri.month, hijri.day)
 
 

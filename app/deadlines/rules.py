@@ -203,14 +203,16 @@ def compute_due(
     due = _due(rule, start, calendar, days + stopped)
     if open_since is not None:
         _check_not_expired(open_since, due)
+        # Days left are counted to the due date before any roll-over to a working day, so that
+        # resuming on day r gives exactly start + days + stopped + (r - open_since).
+        unrolled_due = _due(rule, start, calendar, days + stopped, roll=False)
+        left = max(0, _span(rule, calendar, open_since, unrolled_due))
         return DeadlineState(
             due=None,
             paused=True,
             unit=rule.unit,
             paused_since=open_since,
-            days_left_on_clock=max(
-                0, _span(rule, calendar, open_since, _due(rule, start, calendar, days + stopped, roll=False))
-            ),
+            days_left_on_clock=left,
             stopped_days=stopped,
             acknowledge_due=acknowledge_due,
             calendar=calendar,

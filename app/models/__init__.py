@@ -2,7 +2,7 @@
 
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base
-from app.models.organisation import Department, Organisation, Role, User, UserRole
+from app.models.organisation import Closure, Department, Organisation, Role, User, UserRole
 from app.models.registry import (
     LANGUAGES,
     Channel,
@@ -17,13 +17,18 @@ from app.models.registry import (
     Register,
     RegistryCounter,
 )
+from app.models.routing import Assignment, AssignmentKind, AssignmentState, Note, Outcome
 
 __all__ = [
     "LANGUAGES",
+    "Assignment",
+    "AssignmentKind",
+    "AssignmentState",
     "AuditEvent",
     "AuditHead",
     "Base",
     "Channel",
+    "Closure",
     "Contact",
     "ContactKind",
     "Department",
@@ -32,7 +37,9 @@ __all__ = [
     "Letter",
     "LetterStatus",
     "LetterType",
+    "Note",
     "Organisation",
+    "Outcome",
     "Priority",
     "Register",
     "RegistryCounter",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -30,6 +30,8 @@ class Organisation(Base):
     name_fr: Mapped[str] = mapped_column(String(300))
     name_en: Mapped[str] = mapped_column(String(300), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="Africa/Casablanca")
+    # ISO country: its weekend and public holidays make the working-day calendar.
+    country: Mapped[str] = mapped_column(String(2), default="MA")
     # Empty means the installation's NUMBER_FORMAT setting.
     number_format: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -97,3 +99,15 @@ class UserRole(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class Closure(Base):
+    """A day the organisation is closed besides weekends and public holidays."""
+
+    __tablename__ = "closures"
+    __table_args__ = (UniqueConstraint("organisation_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    day: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200), default="")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     DateTime,
@@ -20,6 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
 from app.models.organisation import User
+
+if TYPE_CHECKING:
+    from app.models.routing import Assignment
 
 
 class Register(enum.StrEnum):
@@ -45,6 +50,7 @@ class Priority(enum.StrEnum):
 
 class LetterStatus(enum.StrEnum):
     REGISTERED = "registered"
+    CLOSED = "closed"
     CANCELLED = "cancelled"
 
 
@@ -87,6 +93,15 @@ class LetterType(Base):
     name_fr: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The deadline rule (app.deadlines.DeadlineRule); no days means no legal deadline.
+    deadline_days: Mapped[int | None] = mapped_column(Integer)
+    deadline_unit: Mapped[str] = mapped_column(String(10), default="working")
+    extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    max_extensions: Mapped[int] = mapped_column(Integer, default=0)
+    pausable: Mapped[bool] = mapped_column(Boolean, default=False)
+    urgent_days: Mapped[int | None] = mapped_column(Integer)
+    urgent_extension_days: Mapped[int | None] = mapped_column(Integer)
+    acknowledge_days: Mapped[int | None] = mapped_column(Integer)
 
     def name(self, locale: str) -> str:
         return {"ar": self.name_ar, "fr": self.name_fr}.get(locale) or self.name_en or self.name_fr
@@ -162,6 +177,14 @@ class Letter(Base):
     physical_attachments: Mapped[int] = mapped_column(Integer, default=0)
     correspondent_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
 
+    # Processing: the legal deadline (from the letter type's rule), its clock, and the outcome.
+    due_on: Mapped[date | None] = mapped_column(Date)
+    extensions: Mapped[int] = mapped_column(Integer, default=0)
+    extension_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    clock_pauses: Mapped[list] = mapped_column(JSON, default=list)  # [[start, end or null], ...]
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+
     status: Mapped[str] = mapped_column(String(20), default=LetterStatus.REGISTERED)
     cancelled_reason: Mapped[str] = mapped_column(Text, default="")
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -172,10 +195,19 @@ class Letter(Base):
     documents: Mapped[list[Document]] = relationship(
         back_populates="letter", order_by="Document.position"
     )
+    assignments: Mapped[list[Assignment]] = relationship(order_by="Assignment.id")
 
     @property
     def is_cancelled(self) -> bool:
         return self.status == LetterStatus.CANCELLED
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == LetterStatus.CLOSED
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == LetterStatus.REGISTERED
 
 
 class Document(Base):
