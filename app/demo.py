@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.deadlines import ACCESS_TO_INFORMATION, COMPLAINT, PLAIN_LETTER
 from app.models import Organisation, Role
 from app.services import organisations as orgs
+from app.services.deadlines import rule_columns
 
 DEMO_CODE = "demo"
 
@@ -24,15 +26,17 @@ DEPARTMENTS = [
 ]
 
 LETTER_TYPES = [
-    ("COURRIER", "مراسلة", "Courrier", "Letter"),
-    ("PLAINTE", "شكاية", "Plainte", "Complaint"),
+    # code, Arabic, French, English, deadline procedure
+    ("COURRIER", "مراسلة", "Courrier", "Letter", PLAIN_LETTER),
+    ("PLAINTE", "شكاية", "Plainte", "Complaint", COMPLAINT),
     (
         "ACCES_INFO",
         "طلب الحصول على المعلومات",
         "Demande d'accès à l'information",
         "Access to information",
+        ACCESS_TO_INFORMATION,
     ),
-    ("CIRCULAIRE", "دورية", "Circulaire", "Circular"),
+    ("CIRCULAIRE", "دورية", "Circulaire", "Circular", None),
 ]
 
 USERS = [
@@ -78,7 +82,7 @@ def load_demo(session: Session) -> list[DemoLogin]:
             name_fr=name_fr,
             parent=departments.get(parent),
         )
-    for code, name_ar, name_fr, name_en in LETTER_TYPES:
+    for code, name_ar, name_fr, name_en, procedure in LETTER_TYPES:
         orgs.create_letter_type(
             session,
             None,
@@ -87,6 +91,7 @@ def load_demo(session: Session) -> list[DemoLogin]:
             name_ar=name_ar,
             name_fr=name_fr,
             name_en=name_en,
+            deadline_rule=rule_columns(procedure) if procedure else None,
         )
     logins = []
     for username, full_name, roles, department, locale in USERS:

@@ -13,6 +13,7 @@ from wtforms import (
     IntegerField,
     MultipleFileField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -123,3 +124,42 @@ class RegisterFilterForm(FlaskForm):
     channel = SelectField(_l("Channel"), validators=[Optional()])
     status = SelectField(_l("Status"), validators=[Optional()])
     letter_type_id = SelectField(_l("Letter type"), coerce=_optional_int, validators=[Optional()])
+
+
+def outcome_choices():
+    from app.models import Outcome
+
+    labels = {
+        Outcome.ANSWERED: _l("Answered"),
+        Outcome.NO_REPLY_NEEDED: _l("No reply needed"),
+        Outcome.TRANSFERRED: _l("Transferred to another body"),
+        Outcome.FILED: _l("Filed"),
+    }
+    return [(outcome.value, labels[outcome]) for outcome in Outcome]
+
+
+class RouteForm(FlaskForm):
+    action_department_id = SelectField(_l("Department for action"), coerce=int)
+    copy_department_ids = SelectMultipleField(_l("Copies for information"), coerce=int)
+
+
+class PassForm(FlaskForm):
+    agent_id = SelectField(_l("Agent"), coerce=int)
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(min=5, max=1000)])
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=10_000)])
+    department_only = BooleanField(_l("Only for my department"))
+
+
+class CloseForm(FlaskForm):
+    outcome = SelectField(_l("Outcome"), choices=outcome_choices)
+    comment = TextAreaField(_l("Comment"), validators=[Length(max=2000)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state: nothing to fill in but the CSRF token."""

@@ -17,9 +17,11 @@ def register_label(register: str):
 
 
 def status_label(status: str):
-    return {LetterStatus.REGISTERED: _l("Registered"), LetterStatus.CANCELLED: _l("Cancelled")}.get(
-        status, status
-    )
+    return {
+        LetterStatus.REGISTERED: _l("Registered"),
+        LetterStatus.CLOSED: _l("Closed"),
+        LetterStatus.CANCELLED: _l("Cancelled"),
+    }.get(status, status)
 
 
 def channel_label(channel: str):
@@ -48,7 +50,54 @@ def action_label(action: str):
         "letter.registered": _l("Registered"),
         "letter.corrected": _l("Corrected"),
         "letter.cancelled": _l("Cancelled"),
+        "letter.routed": _l("Routed"),
+        "letter.accepted": _l("Accepted by the department"),
+        "letter.passed": _l("Passed to an agent"),
+        "letter.returned": _l("Sent back to the registry"),
+        "note.added": _l("Note added"),
+        "letter.extended": _l("Deadline extended"),
+        "letter.clock_stopped": _l("Clock stopped"),
+        "letter.clock_restarted": _l("Clock restarted"),
+        "letter.closed": _l("Closed"),
     }.get(action, action)
+
+
+def assignment_kind_label(kind: str):
+    return {"action": _l("for action"), "copy": _l("copy for information")}.get(kind, kind)
+
+
+def assignment_state_label(state: str):
+    return {
+        "pending": _l("waiting to be accepted"),
+        "accepted": _l("in progress"),
+        "returned": _l("sent back to the registry"),
+        "closed": _l("closed"),
+    }.get(state, state)
+
+
+def outcome_label(outcome: str):
+    from app.forms import outcome_choices
+
+    return dict(outcome_choices()).get(outcome, outcome)
+
+
+def deadline_status_label(status: str):
+    return {
+        "on_time": _l("on time"),
+        "due_soon": _l("due soon"),
+        "overdue": _l("overdue"),
+        "paused": _l("clock stopped"),
+    }.get(status, status)
+
+
+def inbox_tab_label(tab: str):
+    return {
+        "new": _l("New"),
+        "in_progress": _l("In progress"),
+        "due_soon": _l("Due soon"),
+        "overdue": _l("Overdue"),
+        "copies": _l("Copies"),
+    }.get(tab, tab)
 
 
 def role_label(role: str):
@@ -89,4 +138,9 @@ TEMPLATE_HELPERS = {
     "action_label": action_label,
     "field_label": field_label,
     "role_label": role_label,
+    "assignment_kind_label": assignment_kind_label,
+    "assignment_state_label": assignment_state_label,
+    "outcome_label": outcome_label,
+    "deadline_status_label": deadline_status_label,
+    "inbox_tab_label": inbox_tab_label,
 }

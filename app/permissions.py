@@ -86,3 +86,19 @@ def visible_letters(user: User) -> ColumnElement[bool]:
         Letter.organisation_id == user.organisation_id,
         or_(Letter.confidential.is_(False), Letter.registered_by_id == user.id),
     )
+
+
+def can_annotate(user: User, letter: Letter) -> bool:
+    """Notes come from the registry and from whoever processes the letter; copies only read."""
+    return letter.is_open and (
+        can_route(user, letter) or processing_assignment(user, letter) is not None
+    )
+
+
+def note_visible(user: User, note) -> bool:
+    return note.department_id is None or note.department_id == user.department_id
+
+
+def can_see_assignment(user: User, assignment: Assignment) -> bool:
+    """The registry sees the whole routing; a department sees its own part of it."""
+    return can_view_register(user) or user.department_id == assignment.department_id

@@ -31,9 +31,9 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = _l("Please sign in to continue.")
     login_manager.login_message_category = "info"
 
-    from app.blueprints import auth, letters, main, registry
+    from app.blueprints import auth, inbox, letters, main, processing, registry
 
-    for blueprint in (main.bp, auth.bp, registry.bp, letters.bp):
+    for blueprint in (main.bp, auth.bp, registry.bp, letters.bp, processing.bp, inbox.bp):
         app.register_blueprint(blueprint)
 
     from app import cli

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from io import BytesIO
 from pathlib import Path
 
@@ -21,18 +22,39 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from app.blueprints.choices import agent_choices, department_choices
 from app.blueprints.common import current_actor, letter_or_404
 from app.blueprints.registry import _contact_choices, _letter_type_choices
+from app.deadlines import format_hijri
 from app.extensions import db
 from app.files.previews import PreviewUnavailable, page_preview
 from app.files.sniff import extension_for
 from app.files.store import FileStoreError
-from app.forms import CancelLetterForm, CorrectLetterForm
-from app.models import Document, DocumentVersion, Letter
-from app.permissions import can_cancel, can_correct
-from app.services import audit
+from app.forms import (
+    ActionForm,
+    CancelLetterForm,
+    CloseForm,
+    CorrectLetterForm,
+    NoteForm,
+    PassForm,
+    ReasonForm,
+    RouteForm,
+)
+from app.models import AssignmentKind, Document, DocumentVersion, Letter
+from app.permissions import (
+    can_annotate,
+    can_cancel,
+    can_correct,
+    can_route,
+    can_see_assignment,
+    is_head_of,
+    note_visible,
+    processing_assignment,
+)
+from app.services import audit, deadlines, routing
 from app.services.errors import ServiceError
 from app.services.letters import CORRECTABLE_FIELDS, cancel_letter, correct_letter
+from app.services.processing import notes_of
 from app.uploads import file_store
 
 bp = Blueprint("letters", __name__, url_prefix="/letters")
@@ -44,6 +66,7 @@ MAX_PREVIEW_PAGES = 20
 @login_required
 def show(letter_id: int):
     letter = letter_or_404(letter_id)
+    locale = str(get_locale() or "ar")
     return render_template(
         "letters/show.html",
         letter=letter,
@@ -52,8 +75,44 @@ def show(letter_id: int):
         can_correct=can_correct(current_user, letter),
         can_cancel=can_cancel(current_user, letter),
         max_preview_pages=MAX_PREVIEW_PAGES,
-        locale=str(get_locale() or "ar"),
+        locale=locale,
+        **_processing_context(letter, locale),
     )
+
+
+def _processing_context(letter: Letter, locale: str) -> dict:
+    """What the processing panel shows this user, and the forms for what they may do."""
+    user = current_user
+    today = date.today()
+    deadline = deadlines.deadline_of(db.session, letter)
+    route_form = None
+    if can_route(user, letter) and routing.open_action(db.session, letter) is None:
+        route_form = RouteForm()
+        route_form.action_department_id.choices = department_choices(user.organisation_id)
+        route_form.copy_department_ids.choices = route_form.action_department_id.choices
+    head_actions = []
+    for assignment in letter.assignments:
+        is_action = assignment.kind == AssignmentKind.ACTION
+        if is_action and assignment.is_open and is_head_of(user, assignment.department_id):
+            pass_form = PassForm()
+            pass_form.agent_id.choices = agent_choices(assignment.department_id)
+            head_actions.append((assignment, pass_form))
+    show_hijri = user.show_hijri and deadline is not None and deadline.due is not None
+    return {
+        "deadline": deadline,
+        "deadline_status": deadline.remaining(today).status if deadline else None,
+        "hijri_due": format_hijri(deadline.due, locale) if show_hijri else None,
+        "rule_pausable": bool(letter.letter_type and letter.letter_type.pausable),
+        "assignments": [a for a in letter.assignments if can_see_assignment(user, a)],
+        "route_form": route_form,
+        "head_actions": head_actions,
+        "can_process": processing_assignment(user, letter) is not None,
+        "action_form": ActionForm(),
+        "reason_form": ReasonForm(),
+        "close_form": CloseForm(),
+        "note_form": NoteForm() if can_annotate(user, letter) else None,
+        "notes": [n for n in notes_of(db.session, letter) if note_visible(user, n)],
+    }
 
 
 @bp.route("/<int:letter_id>/correct", methods=["GET", "POST"])

@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.permissions import can_view_register
+from app.services.inbox import has_inbox
 from app.web import LOCALE_COOKIE, locales
 
 bp = Blueprint("main", __name__)
@@ -25,6 +26,8 @@ def index():
         return redirect(url_for("auth.login"))
     if can_view_register(current_user):
         return redirect(url_for("registry.register_list", register="incoming"))
+    if has_inbox(current_user):
+        return redirect(url_for("inbox.show"))
     return redirect(url_for("auth.account"))
 
 

@@ -69,6 +69,7 @@ class User(UserMixin, Base):
     email: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(300))
     locale: Mapped[str] = mapped_column(String(8), default="")
+    show_hijri: Mapped[bool] = mapped_column(Boolean, default=False)  # Hijri dates beside dates
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

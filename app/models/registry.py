@@ -195,7 +195,9 @@ class Letter(Base):
     documents: Mapped[list[Document]] = relationship(
         back_populates="letter", order_by="Document.position"
     )
-    assignments: Mapped[list[Assignment]] = relationship(order_by="Assignment.id")
+    assignments: Mapped[list[Assignment]] = relationship(
+        back_populates="letter", order_by="Assignment.id"
+    )
 
     @property
     def is_cancelled(self) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
 from app.models.organisation import Department, User
+from app.models.registry import Letter
 
 
 class AssignmentKind(enum.StrEnum):
@@ -55,6 +56,7 @@ class Assignment(Base):
 
     department: Mapped[Department] = relationship()
     agent: Mapped[User | None] = relationship(foreign_keys=[agent_id])
+    letter: Mapped[Letter] = relationship(back_populates="assignments")
 
     @property
     def is_open(self) -> bool:

@@ -13,7 +13,7 @@ from app.database import write_transaction
 from app.models import LANGUAGES, Contact, Letter, LetterStatus, LetterType, Priority
 from app.models.base import utcnow
 from app.permissions import can_cancel, can_correct
-from app.services import audit
+from app.services import audit, deadlines
 from app.services.actor import Actor
 from app.services.errors import NotAllowed, ServiceError
 
@@ -55,6 +55,8 @@ def correct_letter(
     with write_transaction(session):
         for name, (_old, new) in diff.items():
             setattr(letter, name, new)
+        if set(diff) & {"letter_type_id", "received_on", "priority"}:
+            deadlines.refresh_due_date(session, letter)
         audit.record(
             session,
             actor,

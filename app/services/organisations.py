@@ -147,7 +147,9 @@ def create_letter_type(
     name_ar: str,
     name_fr: str,
     name_en: str = "",
+    deadline_rule: dict | None = None,
 ) -> LetterType:
+    """``deadline_rule``: LetterType rule columns, e.g. ``deadlines.rule_columns(procedure)``."""
     with write_transaction(session):
         letter_type = LetterType(
             organisation_id=organisation.id,
@@ -155,6 +157,7 @@ def create_letter_type(
             name_ar=name_ar,
             name_fr=name_fr,
             name_en=name_en,
+            **(deadline_rule or {}),
         )
         session.add(letter_type)
         session.flush()

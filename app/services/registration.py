@@ -25,7 +25,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.permissions import can_register
-from app.services import audit, numbering
+from app.services import audit, deadlines, numbering
 from app.services.actor import Actor
 from app.services.errors import NotAllowed, ServiceError
 from app.timezones import to_local
@@ -114,6 +114,7 @@ def register_letter(
         )
         session.add(letter)
         session.flush()
+        deadlines.refresh_due_date(session, letter)
         for position, ingested in enumerate(data.files, start=1):
             _attach(session, actor, letter, position, ingested)
         audit.record(
