@@ -58,9 +58,10 @@ def processing_assignment(user: User, letter: Letter) -> Assignment | None:
     if not letter.is_open:
         return None
     for assignment in letter.assignments:
+        # Work starts once the department has accepted the letter.
         if (
             assignment.kind == AssignmentKind.ACTION
-            and assignment.is_open
+            and assignment.state == AssignmentState.ACCEPTED
             and (is_head_of(user, assignment.department_id) or assignment.agent_id == user.id)
         ):
             return assignment

@@ -41,8 +41,10 @@ def init_app(app: Flask) -> None:
     cli.register(app)
     from app import formatting
     from app.labels import TEMPLATE_HELPERS
+    from app.services.inbox import has_inbox
 
     app.jinja_env.globals.update(TEMPLATE_HELPERS)
+    app.jinja_env.globals["has_inbox"] = has_inbox
     app.jinja_env.filters["role_label"] = TEMPLATE_HELPERS["role_label"]
     app.jinja_env.filters["bdi"] = formatting.bdi
     app.jinja_env.filters["filesize"] = formatting.filesize

@@ -269,3 +269,16 @@ def test_copy_department_cannot_annotate_or_close_an_open_letter(
     assert "remarque de la DSI" not in client_for("head.drh").get(f"/letters/{letter.id}").get_data(
         as_text=True
     )
+
+
+def test_work_starts_once_the_department_has_accepted(app, world, departments, client_for):
+    with app.test_request_context():
+        letter = register(world.officer)
+    _route(client_for("officer"), letter, departments.drh)
+    head = client_for("head.drh")
+    assert 'name="close"' not in head.get(f"/letters/{letter.id}").get_data(as_text=True)
+    _post(head, letter, "close", {"outcome": "filed"})
+    db.session.refresh(letter)
+    assert letter.is_open
+    _post(head, letter, f"assignments/{_action_assignment(letter).id}/accept")
+    assert 'name="close"' in head.get(f"/letters/{letter.id}").get_data(as_text=True)

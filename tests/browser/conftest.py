@@ -82,3 +82,17 @@ def page(context):
 def screenshots_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def fresh_page(new_context):
+    """fresh_page() -> a page in a new browser context (own cookies: one per person signing in),
+    with the same short timeouts as `page`. The contexts are closed after the test."""
+
+    def make():
+        page = new_context().new_page()
+        page.set_default_timeout(10_000)
+        page.set_default_navigation_timeout(15_000)
+        return page
+
+    return make
