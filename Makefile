@@ -46,7 +46,9 @@ system-packages-test:
 run: install system-packages-run
 	$(BIN)/diwan db upgrade
 	$(BIN)/diwan demo
-	@echo "Diwan is starting on http://127.0.0.1:$(PORT)"
+	@echo "Diwan is starting on http://127.0.0.1:$(PORT), with its background worker"
+	@export DIWAN_BASE_URL="$${DIWAN_BASE_URL:-http://127.0.0.1:$(PORT)}"; \
+	$(BIN)/diwan worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/diwan run --host 127.0.0.1 --port $(PORT) --no-reload --no-debugger --with-threads
 
 test: install system-packages-test

@@ -25,7 +25,7 @@ def main() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (create_org, create_user, demo, verify_audit, verify_files):
+    for command in (create_org, create_user, demo, verify_audit, verify_files, worker):
         app.cli.add_command(command)
 
 
@@ -153,3 +153,23 @@ def verify_files():
     for sha, problem in report.problems:
         click.echo(f"  - {sha}: {problem}")
     sys.exit(1 if report.problems else 0)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="one round (deadline check and outbox), then exit")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="for --once")
+def worker(once, today):
+    """Run the background worker: deadline reminders and escalation, e-mail outbox."""
+    import logging
+
+    from app import worker as background
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if once:
+        report = background.run_once(
+            current_app._get_current_object(), today.date() if today else None
+        )
+        click.echo(json.dumps(report))
+    else:
+        click.echo("Diwan worker running (deadline reminders, e-mail outbox). Ctrl-C to stop.")
+        background.run_forever(current_app._get_current_object())

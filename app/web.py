@@ -31,9 +31,10 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = _l("Please sign in to continue.")
     login_manager.login_message_category = "info"
 
-    from app.blueprints import auth, inbox, letters, main, processing, registry
+    from app.blueprints import auth, inbox, letters, main, notifications, processing, registry
 
-    for blueprint in (main.bp, auth.bp, registry.bp, letters.bp, processing.bp, inbox.bp):
+    blueprints = (main, auth, registry, letters, processing, inbox, notifications)
+    for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
 
     from app import cli
@@ -90,12 +91,18 @@ def select_timezone() -> str:
 
 
 def _template_context() -> dict:
+    from app.services.reminders import unread_count
+
     locale = get_locale()
+    unread = 0
+    if has_request_context() and current_user.is_authenticated:
+        unread = unread_count(db.session, current_user)
     language = locale.language if locale else "ar"
     return {
         "lang": language,
         "text_direction": locale.text_direction if locale else "rtl",
         "available_locales": locales(),
+        "unread_notifications": unread,
     }
 
 

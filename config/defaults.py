@@ -43,3 +43,23 @@ SESSION_HOURS = 12
 
 # Where rate-limit counters live: memory:// for one process, redis://127.0.0.1:6379 for several.
 RATELIMIT_STORAGE_URI = "memory://"
+
+# E-mail, sent by the background worker (`diwan worker`). An empty SMTP_HOST keeps e-mails
+# queued in the database until one is configured.
+SMTP_HOST = ""
+SMTP_PORT = 25
+SMTP_FROM = "diwan@localhost"
+SMTP_USERNAME = ""
+SMTP_PASSWORD = ""
+SMTP_STARTTLS = False
+SMTP_TIMEOUT_S = 20
+
+# Deadline reminders: before the due date (working days), and escalation to the head's head
+# after this many working days overdue.
+REMINDER_DAYS_BEFORE = 3
+ESCALATE_AFTER_DAYS = 5
+WORKER_POLL_S = 10
+DEADLINE_CHECK_INTERVAL_S = 3600
+
+# The address users reach Diwan at, for links in e-mails.
+BASE_URL = "http://127.0.0.1:5000"

@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base
+from app.models.notification import Notification, OutgoingEmail
 from app.models.organisation import Closure, Department, Organisation, Role, User, UserRole
 from app.models.registry import (
     LANGUAGES,
@@ -38,8 +39,10 @@ __all__ = [
     "LetterStatus",
     "LetterType",
     "Note",
+    "Notification",
     "Organisation",
     "Outcome",
+    "OutgoingEmail",
     "Priority",
     "Register",
     "RegistryCounter",

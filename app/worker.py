@@ -1,0 +1,109 @@
+"""The background worker: sends the e-mail outbox and runs the periodic deadline check.
+
+Everything it does is recorded in the database first (the outbox rows, the notifications), so a
+crash or a restart loses nothing: unsent e-mails are simply sent on the next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.database import write_transaction
+from app.extensions import db
+from app.models import OutgoingEmail
+from app.models.base import utcnow
+from app.services import reminders
+
+log = logging.getLogger("diwan.worker")
+
+MAX_ATTEMPTS = 10
+BATCH = 50
+
+
+def send_pending_emails(session: Session, config, now: datetime | None = None) -> int:
+    """Send what is due; on failure record the error and retry later with growing delays."""
+    if not config["SMTP_HOST"]:
+        return 0
+    now = now or utcnow()
+    pending = list(
+        session.scalars(
+            select(OutgoingEmail)
+            .where(
+                OutgoingEmail.sent_at.is_(None),
+                OutgoingEmail.next_attempt_at <= now,
+                OutgoingEmail.attempts < MAX_ATTEMPTS,
+            )
+            .order_by(OutgoingEmail.id)
+            .limit(BATCH)
+        )
+    )
+    sent = 0
+    for email in pending:
+        try:
+            _deliver(config, email)
+        except (OSError, smtplib.SMTPException) as error:
+            with write_transaction(session):
+                email.attempts += 1
+                email.last_error = f"{type(error).__name__}: {error}"[:2000]
+                email.next_attempt_at = now + timedelta(minutes=2**email.attempts)
+            log.warning("e-mail %s to %s failed: %s", email.id, email.to_address, error)
+        else:
+            with write_transaction(session):
+                email.attempts += 1
+                email.sent_at = utcnow()
+            sent += 1
+    return sent
+
+
+def _deliver(config, email: OutgoingEmail) -> None:
+    message = EmailMessage()
+    message["From"] = config["SMTP_FROM"]
+    message["To"] = email.to_address
+    message["Subject"] = email.subject
+    message["Message-ID"] = f"<outbox-{email.id}@diwan>"  # the same on a retry
+    message.set_content(email.body)
+    with smtplib.SMTP(
+        config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT_S"]
+    ) as smtp:
+        if config["SMTP_STARTTLS"]:
+            smtp.starttls()
+        if config["SMTP_USERNAME"]:
+            smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
+        smtp.send_message(message)
+
+
+def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True) -> dict:
+    with app.app_context():
+        report = {}
+        if check_deadlines:
+            settings = reminders.ReminderSettings.from_config(app.config)
+            result = reminders.check_deadlines(db.session, today or date.today(), settings)
+            report["notifications"] = result.notifications
+            report["emails_queued"] = result.emails
+        report["emails_sent"] = send_pending_emails(db.session, app.config)
+        db.session.remove()
+        return report
+
+
+def run_forever(app: Flask) -> None:  # pragma: no cover - a loop; run_once is what is tested
+    last_check = 0.0
+    while True:
+        check = time.monotonic() - last_check >= app.config["DEADLINE_CHECK_INTERVAL_S"]
+        try:
+            report = run_once(app, check_deadlines=check)
+        except Exception:
+            log.exception("worker round failed; trying again")
+        else:
+            if check:
+                last_check = time.monotonic()
+            if any(report.values()):
+                log.info("worker round: %s", report)
+        time.sleep(app.config["WORKER_POLL_S"])
