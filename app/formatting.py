@@ -23,3 +23,19 @@ def filesize(size: int) -> str:
     if size < 1024 * 1024:
         return _("%(size)s KB", size=format_decimal(size / 1024, format="#,##0.0"))
     return _("%(size)s MB", size=format_decimal(size / 1024 / 1024, format="#,##0.0"))
+
+
+def hijri(day) -> Markup:
+    """The Umm al-Qura date in brackets, for users who chose to see it; nothing otherwise."""
+    from flask_babel import get_locale
+    from flask_login import current_user
+
+    from app.deadlines import format_hijri
+
+    if day is None or not getattr(current_user, "show_hijri", False):
+        return Markup("")
+    try:
+        text = format_hijri(day, str(get_locale() or "ar"))
+    except ValueError:  # outside the Umm al-Qura table
+        return Markup("")
+    return Markup(' <span class="hijri">({})</span>').format(text)

@@ -144,3 +144,16 @@ def test_displayed_times_and_day_boundaries_use_the_same_zone_data():
     for name in ("Africa/Casablanca", "Africa/Algiers", "Africa/Tunis"):
         shown = format_time(moment.replace(tzinfo=UTC), "HH:mm", tzinfo=pytz.timezone(name))
         assert shown == to_local(moment, name).strftime("%H:%M"), name
+
+
+def test_hijri_dates_are_shown_when_the_user_chooses(app, world, client_for):
+    from datetime import date
+
+    with app.test_request_context():
+        letter = register(world.officer, received_on=date(2026, 11, 23))
+    client = client_for("officer")
+    assert "Jumada" not in client.get(f"/letters/{letter.id}").get_data(as_text=True)
+    token = csrf_token(client, "/account")
+    client.post("/account/preferences", data={"csrf_token": token, "show_hijri": "y"})
+    page = client.get(f"/letters/{letter.id}").get_data(as_text=True)
+    assert '<span class="hijri">(13 Jumada al-Akhirah 1448)</span>' in page

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.blueprints.main import _same_site
@@ -53,7 +53,23 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+class PreferencesForm(FlaskForm):
+    show_hijri = BooleanField("show_hijri")
+
+
 @bp.get("/account")
 @login_required
 def account():
-    return render_template("auth/account.html")
+    form = PreferencesForm(show_hijri=current_user.show_hijri)
+    return render_template("auth/account.html", form=form)
+
+
+@bp.post("/account/preferences")
+@login_required
+def preferences():
+    form = PreferencesForm()
+    if form.validate_on_submit():
+        current_user.show_hijri = bool(form.show_hijri.data)
+        db.session.commit()  # a display preference: not a registry change, no audit event
+        flash(_("Your preferences were saved."), "success")
+    return redirect(url_for("auth.account"))

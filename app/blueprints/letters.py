@@ -101,7 +101,9 @@ def _processing_context(letter: Letter, locale: str) -> dict:
     return {
         "deadline": deadline,
         "deadline_status": deadline.remaining(today).status if deadline else None,
-        "hijri_due": format_hijri(deadline.due, locale) if show_hijri else None,
+        "hijri_due": format_hijri(deadline.due, locale)
+        if show_hijri
+        else None,  # beside the due date
         "rule_pausable": bool(letter.letter_type and letter.letter_type.pausable),
         "assignments": [a for a in letter.assignments if can_see_assignment(user, a)],
         "route_form": route_form,
