@@ -44,9 +44,14 @@ def sees_assignment(user: User, assignment: Assignment) -> bool:
 def can_view_letter(user: User, letter: Letter) -> bool:
     if letter.organisation_id != user.organisation_id:
         return False
-    if can_view_register(user) and (not letter.confidential or letter.registered_by_id == user.id):
+    if letter.registered_by_id == user.id:
         return True
-    return any(sees_assignment(user, assignment) for assignment in letter.assignments)
+    if can_view_register(user) and not letter.confidential:
+        return True
+    if any(sees_assignment(user, assignment) for assignment in letter.assignments):
+        return True
+    # A reply is seen by those who see what it answers.
+    return letter.reply_to is not None and can_view_letter(user, letter.reply_to)
 
 
 def can_route(user: User, letter: Letter) -> bool:

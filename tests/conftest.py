@@ -18,7 +18,7 @@ from app.models import Organisation, Role, User
 from app.services import organisations as orgs
 
 PASSWORD = "correct horse battery staple"
-SHARED_TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+
 _CSRF = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
 )

@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import Contact, Letter
 from tests.conftest import csrf_token
 from tests.helpers import blank_pdf, letter_form, png_image
+from tests.testdata import needs_testdata
 
 NEW_URL = "/registry/incoming/new"
 
@@ -175,8 +176,9 @@ def test_register_restarts_at_one_on_the_first_of_january_local_time(app, world,
     assert first_of_next.number == "2027/A/000001"
 
 
+@needs_testdata
 def test_password_protected_pdf_is_accepted_with_a_visible_flag(world, client_for):
-    from tests.conftest import SHARED_TESTDATA
+    from tests.testdata import TESTDATA as SHARED_TESTDATA
 
     pdf = (SHARED_TESTDATA / "extraction/sample-files/libreoffice-writer-password.pdf").read_bytes()
     client = client_for("officer")
@@ -188,8 +190,9 @@ def test_password_protected_pdf_is_accepted_with_a_visible_flag(world, client_fo
     assert "password_protected" in version.flag_set and version.pdf_sha256 is None
 
 
+@needs_testdata
 def test_hostile_pdf_does_not_hang_the_registration(world, client_for):
-    from tests.conftest import SHARED_TESTDATA
+    from tests.testdata import TESTDATA as SHARED_TESTDATA
 
     pdf = (SHARED_TESTDATA / "extraction/qpdf/pages-loop.pdf").read_bytes()
     client = client_for("officer")

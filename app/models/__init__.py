@@ -18,7 +18,16 @@ from app.models.registry import (
     Register,
     RegistryCounter,
 )
-from app.models.routing import Assignment, AssignmentKind, AssignmentState, Note, Outcome
+from app.models.routing import (
+    Assignment,
+    AssignmentKind,
+    AssignmentState,
+    Note,
+    Outcome,
+    ReplyDraft,
+    ReplyTemplate,
+    RoutingRule,
+)
 
 __all__ = [
     "LANGUAGES",
@@ -46,7 +55,10 @@ __all__ = [
     "Priority",
     "Register",
     "RegistryCounter",
+    "ReplyDraft",
+    "ReplyTemplate",
     "Role",
+    "RoutingRule",
     "User",
     "UserRole",
 ]

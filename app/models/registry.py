@@ -176,6 +176,8 @@ class Letter(Base):
     language: Mapped[str] = mapped_column(String(8), default="ar")
     physical_attachments: Mapped[int] = mapped_column(Integer, default=0)
     correspondent_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    # An outgoing reply names the incoming letter it answers.
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
 
     # Processing: the legal deadline (from the letter type's rule), its clock, and the outcome.
     due_on: Mapped[date | None] = mapped_column(Date)
@@ -190,6 +192,7 @@ class Letter(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     correspondent: Mapped[Contact | None] = relationship()
+    reply_to: Mapped[Letter | None] = relationship(remote_side=[id])
     letter_type: Mapped[LetterType | None] = relationship()
     registered_by: Mapped[User] = relationship()
     documents: Mapped[list[Document]] = relationship(

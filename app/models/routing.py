@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -76,3 +76,56 @@ class Note(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     author: Mapped[User] = relationship()
+
+
+class RoutingRule(Base):
+    """Proposes a route at registration (a distribution-list template) or applies it directly.
+
+    A rule matches on the letter type, the correspondent and/or keywords in the subject; the
+    first active rule by position that matches wins.
+    """
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    letter_type_id: Mapped[int | None] = mapped_column(ForeignKey("letter_types.id"))
+    correspondent_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    keywords: Mapped[str] = mapped_column(String(500), default="")  # comma-separated
+    action_department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    copy_department_ids: Mapped[list] = mapped_column(JSON, default=list)
+    apply_automatically: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ReplyTemplate(Base):
+    """A reply model per organisation and language; {placeholders} are filled from the letter."""
+
+    __tablename__ = "reply_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ReplyDraft(Base):
+    """The reply being written to an incoming letter; dispatching it registers an outgoing
+    letter (which takes its number from the outgoing register then) linked to this one."""
+
+    __tablename__ = "reply_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    outgoing_letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))

@@ -60,22 +60,29 @@ def close_letter(
     if outcome not in set(Outcome):
         raise ServiceError(_l("Choose the outcome."), "outcome")
     with write_transaction(session):
-        letter.status = LetterStatus.CLOSED
-        letter.outcome = outcome
-        letter.closed_at = utcnow()
-        for assignment in letter.assignments:
-            if assignment.is_open:
-                assignment.state = AssignmentState.CLOSED
-        audit.record(
-            session,
-            actor,
-            "letter.closed",
-            organisation_id=letter.organisation_id,
-            object_type="letter",
-            object_id=letter.id,
-            letter_id=letter.id,
-            data={"outcome": outcome, "comment": comment.strip()},
-        )
+        record_closing(session, actor, letter, outcome, comment)
+
+
+def record_closing(
+    session: Session, actor: Actor, letter: Letter, outcome: str, comment: str, **extra
+) -> None:
+    """The closing itself, inside the caller's transaction (close_letter, a reply's dispatch)."""
+    letter.status = LetterStatus.CLOSED
+    letter.outcome = outcome
+    letter.closed_at = utcnow()
+    for assignment in letter.assignments:
+        if assignment.is_open:
+            assignment.state = AssignmentState.CLOSED
+    audit.record(
+        session,
+        actor,
+        "letter.closed",
+        organisation_id=letter.organisation_id,
+        object_type="letter",
+        object_id=letter.id,
+        letter_id=letter.id,
+        data={"outcome": outcome, "comment": comment.strip(), **extra},
+    )
 
 
 def notes_of(session: Session, letter: Letter) -> list[Note]:

@@ -57,6 +57,7 @@ class LetterInput:
     correspondent_id: int | None = None
     new_correspondent: NewContact | None = None
     files: list[IngestedFile] = field(default_factory=list)
+    reply_to_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,63 +79,73 @@ def register_letter(
         raise NotAllowed(_l("Only registry officers can register letters."))
     _check_input(data)
     with write_transaction(session):
-        organisation = session.get(Organisation, actor.organisation_id)
-        _check_letter_type(session, actor, data.letter_type_id)
-        registered_at = utcnow()
-        year = _local_year(registered_at, organisation.timezone)
-        # Lock order, always: the number counter, then the audit chain head. Taking them in an
-        # order that depended on the input deadlocked concurrent registrations on PostgreSQL.
-        seq = numbering.next_value(session, organisation.id, data.register, year)
-        correspondent = _resolve_correspondent(session, actor, data)
-        number = numbering.format_number(
-            organisation.number_format or numbering_settings.number_format,
-            year=year,
-            register_code=numbering_settings.register_codes[data.register],
-            seq=seq,
-        )
-        letter = Letter(
-            organisation_id=organisation.id,
-            register=data.register,
-            year=year,
-            seq=seq,
-            number=number,
-            registered_at=registered_at,
-            registered_by_id=actor.user.id,
-            subject=data.subject.strip(),
-            sender_reference=data.sender_reference.strip(),
-            letter_date=data.letter_date,
-            received_on=data.received_on,
-            channel=data.channel,
-            letter_type_id=data.letter_type_id,
-            priority=data.priority,
-            confidential=data.confidential,
-            language=data.language,
-            physical_attachments=data.physical_attachments,
-            correspondent=correspondent,
-        )
-        session.add(letter)
-        session.flush()
-        deadlines.refresh_due_date(session, letter)
-        for position, ingested in enumerate(data.files, start=1):
-            _attach(session, actor, letter, position, ingested)
-        audit.record(
-            session,
-            actor,
-            "letter.registered",
-            organisation_id=organisation.id,
-            object_type="letter",
-            object_id=letter.id,
-            letter_id=letter.id,
-            data={
-                "number": number,
-                "register": data.register,
-                "subject": letter.subject,
-                "correspondent": correspondent.name if correspondent else None,
-                "documents": [
-                    {"name": f.display_name, "sha256": f.original_sha256} for f in data.files
-                ],
-            },
-        )
+        return record_letter(session, actor, data, numbering_settings)
+
+
+def record_letter(
+    session: Session, actor: Actor, data: LetterInput, numbering_settings: NumberingSettings
+) -> Letter:
+    """The registration itself, inside the caller's transaction (the caller checked the right
+    and the input): used by register_letter and by the dispatch of a reply."""
+    organisation = session.get(Organisation, actor.organisation_id)
+    _check_letter_type(session, actor, data.letter_type_id)
+    registered_at = utcnow()
+    year = _local_year(registered_at, organisation.timezone)
+    # Lock order, always: the number counter, then the audit chain head. Taking them in an
+    # order that depended on the input deadlocked concurrent registrations on PostgreSQL.
+    seq = numbering.next_value(session, organisation.id, data.register, year)
+    correspondent = _resolve_correspondent(session, actor, data)
+    number = numbering.format_number(
+        organisation.number_format or numbering_settings.number_format,
+        year=year,
+        register_code=numbering_settings.register_codes[data.register],
+        seq=seq,
+    )
+    letter = Letter(
+        organisation_id=organisation.id,
+        register=data.register,
+        year=year,
+        seq=seq,
+        number=number,
+        registered_at=registered_at,
+        registered_by_id=actor.user.id,
+        subject=data.subject.strip(),
+        sender_reference=data.sender_reference.strip(),
+        letter_date=data.letter_date,
+        received_on=data.received_on,
+        channel=data.channel,
+        letter_type_id=data.letter_type_id,
+        priority=data.priority,
+        confidential=data.confidential,
+        language=data.language,
+        physical_attachments=data.physical_attachments,
+        correspondent=correspondent,
+        reply_to_id=data.reply_to_id,
+    )
+    session.add(letter)
+    session.flush()
+    deadlines.refresh_due_date(session, letter)
+    for position, ingested in enumerate(data.files, start=1):
+        attach_document(session, actor, letter, position, ingested)
+    audit.record(
+        session,
+        actor,
+        "letter.registered",
+        organisation_id=organisation.id,
+        object_type="letter",
+        object_id=letter.id,
+        letter_id=letter.id,
+        data={
+            "number": number,
+            "register": data.register,
+            "subject": letter.subject,
+            "correspondent": correspondent.name if correspondent else None,
+            "reply_to": data.reply_to_id,
+            "documents": [
+                {"name": f.display_name, "sha256": f.original_sha256} for f in data.files
+            ],
+        },
+    )
     return letter
 
 
@@ -205,9 +216,10 @@ def _check_letter_type(session: Session, actor: Actor, letter_type_id: int | Non
         raise ServiceError(_l("Unknown letter type."), "letter_type_id")
 
 
-def _attach(
+def attach_document(
     session: Session, actor: Actor, letter: Letter, position: int, ingested: IngestedFile
 ) -> Document:
+    """A stored file as the letter's document number ``position`` (version 1)."""
     document = Document(
         organisation_id=letter.organisation_id,
         letter_id=letter.id,

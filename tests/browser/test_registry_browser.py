@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import PASSWORD, SHARED_TESTDATA
+from tests.conftest import PASSWORD
+from tests.testdata import TESTDATA as SHARED_TESTDATA
 
 pytestmark = pytest.mark.browser
 

@@ -5,18 +5,16 @@ A plain module (not conftest) so test modules can import it by its unique name."
 from __future__ import annotations
 
 import io
-import os
 import zlib
 from pathlib import Path
 
 import fpdf
-import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
-TESTDATA = Path(os.environ.get("DIWAN_TESTDATA", "/work/shared/testdata"))
+from tests.testdata import TESTDATA, needs_testdata  # noqa: F401 - re-exported
+
 # Shared, read-only test data; tests that need it are skipped where it is not mounted.
-needs_testdata = pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared test data not mounted")
 
 # Lower than production's 20 s so a hanging file shows up quickly; nothing needs more than ~1 s.
 TEST_TIMEOUT_S = 8
