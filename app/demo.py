@@ -39,6 +39,26 @@ LETTER_TYPES = [
     ("CIRCULAIRE", "دورية", "Circulaire", "Circular", None),
 ]
 
+REPLY_TEMPLATES = [
+    (
+        "جواب بالإيجاب",
+        "ar",
+        "السيد(ة) {correspondent}،\n\n"
+        "جوابا على رسالتكم المسجلة بمكتب الضبط تحت رقم {number} بتاريخ {received_on} في شأن: "
+        "{subject}، يشرفني أن أخبركم بأن طلبكم قد حظي بالموافقة.\n\n"
+        "وتفضلوا بقبول فائق عبارات التقدير والاحترام.",
+    ),
+    (
+        "Réponse favorable",
+        "fr",
+        "Madame, Monsieur {correspondent},\n\n"
+        "En réponse à votre courrier enregistré sous le numéro {number} le {received_on}, "
+        "relatif à : {subject}, j'ai l'honneur de vous informer que votre demande a reçu "
+        "une suite favorable.\n\n"
+        "Veuillez agréer, Madame, Monsieur, l'expression de ma considération distinguée.",
+    ),
+]
+
 USERS = [
     # username, full name, roles, department code, locale
     ("admin", "Salma Bennani · سلمى بناني", [Role.ADMINISTRATOR], "SG", "fr"),
@@ -92,6 +112,10 @@ def load_demo(session: Session) -> list[DemoLogin]:
             name_fr=name_fr,
             name_en=name_en,
             deadline_rule=rule_columns(procedure) if procedure else None,
+        )
+    for name, language, body in REPLY_TEMPLATES:
+        orgs.create_reply_template(
+            session, None, organisation, name=name, language=language, body=body
         )
     logins = []
     for username, full_name, roles, department, locale in USERS:

@@ -31,9 +31,19 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = _l("Please sign in to continue.")
     login_manager.login_message_category = "info"
 
-    from app.blueprints import auth, inbox, letters, main, notifications, processing, registry
+    from app.blueprints import (
+        admin,
+        auth,
+        inbox,
+        letters,
+        main,
+        notifications,
+        processing,
+        registry,
+        replies,
+    )
 
-    blueprints = (main, auth, registry, letters, processing, inbox, notifications)
+    blueprints = (main, auth, registry, letters, processing, replies, inbox, notifications, admin)
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
 

@@ -3,6 +3,7 @@ copies read, other departments see nothing; a confidential letter stays where it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -282,3 +283,27 @@ def test_work_starts_once_the_department_has_accepted(app, world, departments, c
     assert letter.is_open
     _post(head, letter, f"assignments/{_action_assignment(letter).id}/accept")
     assert 'name="close"' in head.get(f"/letters/{letter.id}").get_data(as_text=True)
+
+
+def test_cancelled_letter_leaves_the_inboxes(app, world, departments, client_for):
+    with app.test_request_context():
+        letter = register(world.officer, subject="Doublon")
+    officer = client_for("officer")
+    _route(officer, letter, departments.drh, [departments.dsi])
+    _post(officer, letter, "cancel", {"reason": "Enregistré deux fois"})
+    for username, tab in (("head.drh", "new"), ("head.dsi", "copies")):
+        page = client_for(username).get(f"/inbox?tab={tab}").get_data(as_text=True)
+        assert letter.number not in page, username
+
+
+def test_agent_lands_on_what_was_passed_to_them(app, world, departments, client_for):
+    with app.test_request_context():
+        letter = register(world.officer, subject="Pour l'agent")
+    _route(client_for("officer"), letter, departments.drh)
+    head = client_for("head.drh")
+    assignment = _action_assignment(letter)
+    agent = db.session.scalar(select(User).where(User.username == "agent.drh"))
+    _post(head, letter, f"assignments/{assignment.id}/pass", {"agent_id": str(agent.id)})
+    page = client_for("agent.drh").get("/inbox").get_data(as_text=True)
+    assert letter.number in page
+    assert re.search(r'href="/inbox\?tab=in_progress" aria-current="page"', page)

@@ -18,7 +18,7 @@ bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 def show():
     if not inbox.has_inbox(current_user):
         abort(403)
-    tab = request.args.get("tab", "new")
+    tab = request.args.get("tab") or inbox.default_tab(current_user)
     if tab not in inbox.TABS:
         abort(404)
     today = date.today()

@@ -21,6 +21,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from app.blueprints.choices import agent_choices, department_choices
 from app.blueprints.common import current_actor, letter_or_404
@@ -47,11 +48,12 @@ from app.permissions import (
     can_correct,
     can_route,
     can_see_assignment,
+    can_view_letter,
     is_head_of,
     note_visible,
     processing_assignment,
 )
-from app.services import audit, deadlines, routing
+from app.services import audit, deadlines, replies, routing, routing_rules
 from app.services.errors import ServiceError
 from app.services.letters import CORRECTABLE_FIELDS, cancel_letter, correct_letter
 from app.services.processing import notes_of
@@ -85,11 +87,17 @@ def _processing_context(letter: Letter, locale: str) -> dict:
     user = current_user
     today = date.today()
     deadline = deadlines.deadline_of(db.session, letter)
-    route_form = None
+    route_form = proposed_rule = None
     if can_route(user, letter) and routing.open_action(db.session, letter) is None:
         route_form = RouteForm()
         route_form.action_department_id.choices = department_choices(user.organisation_id)
         route_form.copy_department_ids.choices = route_form.action_department_id.choices
+        # A rule's route pre-fills the form, the first time only (not after a return).
+        if not letter.assignments:
+            proposed_rule = routing_rules.matching_rule(db.session, letter)
+        if proposed_rule is not None:
+            route_form.action_department_id.data = proposed_rule.action_department_id
+            route_form.copy_department_ids.data = list(proposed_rule.copy_department_ids)
     head_actions = []
     for assignment in letter.assignments:
         is_action = assignment.kind == AssignmentKind.ACTION
@@ -107,6 +115,7 @@ def _processing_context(letter: Letter, locale: str) -> dict:
         "rule_pausable": bool(letter.letter_type and letter.letter_type.pausable),
         "assignments": [a for a in letter.assignments if can_see_assignment(user, a)],
         "route_form": route_form,
+        "proposed_rule": proposed_rule,
         "head_actions": head_actions,
         "can_process": processing_assignment(user, letter) is not None,
         "action_form": ActionForm(),
@@ -114,7 +123,22 @@ def _processing_context(letter: Letter, locale: str) -> dict:
         "close_form": CloseForm(),
         "note_form": NoteForm() if can_annotate(user, letter) else None,
         "notes": [n for n in notes_of(db.session, letter) if note_visible(user, n)],
+        "start_reply_form": _start_reply_form(letter),
+        "reply_draft": replies.current_draft(db.session, letter),
+        "answers": [a for a in answers_to(db.session, letter) if can_view_letter(user, a)],
     }
+
+
+def _start_reply_form(letter: Letter):
+    from app.blueprints.replies import StartReplyForm, template_choices
+
+    form = StartReplyForm(language=letter.language)
+    form.template_id.choices = template_choices(letter.organisation_id)
+    return form
+
+
+def answers_to(session, letter: Letter) -> list[Letter]:
+    return list(session.scalars(select(Letter).where(Letter.reply_to_id == letter.id)))
 
 
 @bp.route("/<int:letter_id>/correct", methods=["GET", "POST"])

@@ -27,7 +27,7 @@ from app.forms import RegisterFilterForm, RegisterLetterForm, channel_choices
 from app.labels import register_label, status_label
 from app.models import Contact, LetterStatus, LetterType, Organisation, Register
 from app.permissions import can_register, can_view_letter, can_view_register
-from app.services import register_export, registration
+from app.services import register_export, registration, routing_rules
 from app.services.contacts import search_contacts
 from app.services.errors import ServiceError
 from app.services.register_list import RegisterFilter, list_page
@@ -111,6 +111,7 @@ def register_letter(register: str):
                 flash(
                     _("Letter registered under number %(number)s.", number=letter.number), "success"
                 )
+                _apply_routing_rule(letter)
                 return redirect(url_for("letters.show", letter_id=letter.id))
     status = 422 if form.is_submitted() else 200
     return (
@@ -125,6 +126,17 @@ def register_letter(register: str):
         ),
         status,
     )
+
+
+def _apply_routing_rule(letter) -> None:
+    """A rule that routes automatically does so now; the registration itself has committed."""
+    try:
+        rule = routing_rules.apply_at_registration(db.session, current_actor(), letter)
+    except ServiceError as error:
+        flash(_("The routing rule could not be applied: %(why)s", why=error.message), "error")
+    else:
+        if rule is not None:
+            flash(_("Routed by the rule “%(name)s”.", name=rule.name), "success")
 
 
 def _attach_error(form, error: ServiceError, file_errors: list) -> None:

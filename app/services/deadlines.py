@@ -96,6 +96,8 @@ def refresh_due_date(session: Session, letter: Letter) -> None:
     session.refresh(letter, ["letter_type"])
     state = deadline_of(session, letter)
     letter.due_on = state.due if state else None
+    for assignment in letter.assignments:  # the inbox reads its own copy
+        assignment.due_on = letter.due_on
 
 
 def extend(session: Session, actor: Actor, letter: Letter, reason: str, can_act: bool) -> None:

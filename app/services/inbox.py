@@ -1,11 +1,16 @@
-"""A department's work queue: what is new, in progress, due soon, overdue, and its copies."""
+"""A department's work queue: what is new, in progress, due soon, overdue, and its copies.
+
+Every tab is a conjunction of equalities (and a range on the due date) that the assignments
+indexes answer in id order, and each count is answered from an index alone; bench/inbox.py
+measures both with 100,000 open letters in one department.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from app.models import Assignment, AssignmentKind, AssignmentState, Letter, Role, User
@@ -25,39 +30,47 @@ def has_inbox(user: User) -> bool:
     return user.department_id is not None and user.has_role(Role.DEPARTMENT_HEAD, Role.AGENT)
 
 
-def _mine(user: User) -> ColumnElement[bool]:
-    """The head sees the whole department's queue; an agent what was passed to them, and copies."""
-    scope = Assignment.department_id == user.department_id
-    if user.has_role(Role.DEPARTMENT_HEAD):
-        return and_(scope, Assignment.state.in_(OPEN_STATES))
-    return and_(
-        scope,
-        Assignment.state.in_(OPEN_STATES),
-        or_(Assignment.agent_id == user.id, Assignment.kind == AssignmentKind.COPY),
-    )
+def default_tab(user: User) -> str:
+    """A head starts with what awaits acceptance; an agent with what was passed to them."""
+    return "new" if user.has_role(Role.DEPARTMENT_HEAD) else "in_progress"
 
 
-def _tab(tab: str, today: date) -> ColumnElement[bool]:
-    action = Assignment.kind == AssignmentKind.ACTION
+def _where(user: User, tab: str, today: date) -> list[ColumnElement[bool]]:
+    """The head sees the department's whole queue; an agent what was passed to them, and the
+    copies. Copies are created accepted and only ever closed, hence state = accepted."""
+    scope = [Assignment.department_id == user.department_id]
+    action = [Assignment.kind == AssignmentKind.ACTION]
+    if not user.has_role(Role.DEPARTMENT_HEAD):
+        action.append(Assignment.agent_id == user.id)
+    open_action = [*scope, *action, Assignment.state.in_(OPEN_STATES)]
     return {
-        "new": and_(action, Assignment.state == AssignmentState.PENDING),
-        "in_progress": and_(action, Assignment.state == AssignmentState.ACCEPTED),
-        "due_soon": and_(
-            action, Letter.due_on >= today, Letter.due_on <= today + timedelta(days=DUE_SOON_DAYS)
-        ),
-        "overdue": and_(action, Letter.due_on < today),
-        "copies": Assignment.kind == AssignmentKind.COPY,
+        "new": [*scope, *action, Assignment.state == AssignmentState.PENDING],
+        "in_progress": [*scope, *action, Assignment.state == AssignmentState.ACCEPTED],
+        "due_soon": [
+            *open_action,
+            Assignment.due_on >= today,
+            Assignment.due_on <= today + timedelta(days=DUE_SOON_DAYS),
+        ],
+        "overdue": [*open_action, Assignment.due_on < today],
+        "copies": [
+            *scope,
+            Assignment.kind == AssignmentKind.COPY,
+            Assignment.state == AssignmentState.ACCEPTED,
+        ],
     }[tab]
 
 
 def counts(session: Session, user: User, today: date) -> dict[str, int]:
-    row = session.execute(
-        select(*(func.count().filter(_tab(tab, today)).label(tab) for tab in TABS))
+    """One index-only count per tab, in one round trip."""
+    columns = [
+        select(func.count())
         .select_from(Assignment)
-        .join(Letter, Letter.id == Assignment.letter_id)
-        .where(_mine(user))
-    ).one()
-    return dict(row._mapping)
+        .where(*_where(user, tab, today))
+        .scalar_subquery()
+        .label(tab)
+        for tab in TABS
+    ]
+    return dict(session.execute(select(*columns)).one()._mapping)
 
 
 def list_page(
@@ -67,7 +80,7 @@ def list_page(
     stmt = (
         select(Assignment)
         .join(Letter, Letter.id == Assignment.letter_id)
-        .where(_mine(user), _tab(tab, today))
+        .where(*_where(user, tab, today))
         .options(
             contains_eager(Assignment.letter).joinedload(Letter.correspondent),
             joinedload(Assignment.agent),

@@ -10,7 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.database import write_transaction
-from app.models import LANGUAGES, Contact, Letter, LetterStatus, LetterType, Priority
+from app.models import (
+    LANGUAGES,
+    AssignmentState,
+    Contact,
+    Letter,
+    LetterStatus,
+    LetterType,
+    Priority,
+)
 from app.models.base import utcnow
 from app.permissions import can_cancel, can_correct
 from app.services import audit, deadlines
@@ -87,6 +95,9 @@ def cancel_letter(session: Session, actor: Actor, letter: Letter, reason: str) -
         letter.status = LetterStatus.CANCELLED
         letter.cancelled_reason = reason
         letter.cancelled_at = utcnow()
+        for assignment in letter.assignments:  # a cancelled letter leaves every inbox
+            if assignment.is_open:
+                assignment.state = AssignmentState.CLOSED
         audit.record(
             session,
             actor,

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.database import write_transaction
-from app.models import Department, LetterType, Organisation, Role, User, UserRole
+from app.models import Department, LetterType, Organisation, ReplyTemplate, Role, User, UserRole
 from app.services import audit, numbering
 from app.services.actor import Actor
 from app.services.errors import ServiceError
@@ -171,3 +171,32 @@ def create_letter_type(
             data={"code": code},
         )
     return letter_type
+
+
+def create_reply_template(
+    session: Session,
+    actor: Actor | None,
+    organisation: Organisation,
+    *,
+    name: str,
+    language: str,
+    body: str,
+) -> ReplyTemplate:
+    if not body.strip():
+        raise ServiceError("a reply template needs a text")
+    with write_transaction(session):
+        template = ReplyTemplate(
+            organisation_id=organisation.id, name=name, language=language, body=body
+        )
+        session.add(template)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "reply_template.created",
+            organisation_id=organisation.id,
+            object_type="reply_template",
+            object_id=template.id,
+            data={"name": name, "language": language},
+        )
+    return template

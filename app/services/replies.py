@@ -28,6 +28,16 @@ from app.services.errors import NotAllowed, ServiceError
 from app.services.processing import record_closing
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+PLACEHOLDER_NAMES = (
+    "number",
+    "subject",
+    "correspondent",
+    "sender_reference",
+    "letter_date",
+    "received_on",
+    "organisation",
+    "today",
+)
 MAX_BODY = 50_000
 
 

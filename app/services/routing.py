@@ -149,6 +149,7 @@ def _assign(
         if kind == AssignmentKind.ACTION
         else AssignmentState.ACCEPTED,
         routed_by_id=actor.user.id,
+        due_on=letter.due_on,
     )
     session.add(assignment)
     session.flush()

@@ -41,6 +41,7 @@ def upgrade():
     sa.Column('routed_by_id', sa.Integer(), nullable=False),
     sa.Column('routed_at', sa.DateTime(), nullable=False),
     sa.Column('return_reason', sa.Text(), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=True),
     sa.ForeignKeyConstraint(['agent_id'], ['users.id'], name=op.f('fk_assignments_agent_id_users')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_assignments_department_id_departments')),
     sa.ForeignKeyConstraint(['letter_id'], ['letters.id'], name=op.f('fk_assignments_letter_id_letters')),
@@ -49,8 +50,9 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments'))
     )
     with op.batch_alter_table('assignments', schema=None) as batch_op:
-        batch_op.create_index('ix_assignments_agent', ['agent_id', 'state'], unique=False)
-        batch_op.create_index('ix_assignments_inbox', ['department_id', 'state', 'kind', 'letter_id'], unique=False)
+        batch_op.create_index('ix_assignments_agent', ['agent_id', 'state', 'kind', 'id'], unique=False, sqlite_where=sa.text('agent_id IS NOT NULL'), postgresql_where=sa.text('agent_id IS NOT NULL'))
+        batch_op.create_index('ix_assignments_inbox', ['department_id', 'state', 'kind', 'id'], unique=False)
+        batch_op.create_index('ix_assignments_due', ['department_id', 'state', 'kind', 'due_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_assignments_letter_id'), ['letter_id'], unique=False)
 
     op.create_table('notes',
@@ -129,6 +131,7 @@ def downgrade():
     op.drop_table('notes')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_assignments_letter_id'))
+        batch_op.drop_index('ix_assignments_due')
         batch_op.drop_index('ix_assignments_inbox')
         batch_op.drop_index('ix_assignments_agent')
 

@@ -1,0 +1,431 @@
+"""The organisation's administration: routing rules, letter types' deadline rules, closure days.
+
+Every page is for the organisation's administrators (403 for anyone else) and every object is
+looked up in the administrator's own organisation (404 otherwise).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from app.blueprints.choices import department_choices
+from app.blueprints.common import current_actor
+from app.extensions import db, login_manager
+from app.forms import ActionForm, language_choices
+from app.models import Closure, Contact, Department, LetterType, ReplyTemplate, RoutingRule
+from app.permissions import can_manage_organisation
+from app.services import configuration, routing_rules
+from app.services.contacts import search_contacts
+from app.services.errors import ServiceError
+from app.services.replies import PLACEHOLDER_NAMES
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+CONTACT_CHOICES_LIMIT = 200
+
+
+@bp.before_request
+def _administrators_only():
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not can_manage_organisation(current_user):
+        abort(403)
+    return None
+
+
+def _locale() -> str:
+    return str(get_locale() or "ar")
+
+
+def _optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+# --- Forms -------------------------------------------------------------------------------------
+
+
+class RuleForm(FlaskForm):
+    name = StringField(_l("Name of the rule"), validators=[DataRequired(), Length(max=200)])
+    position = IntegerField(_l("Position (lowest first)"), default=0, validators=[InputRequired()])
+    letter_type_id = SelectField(_l("Letter type"), coerce=_optional_int, validate_choice=False)
+    correspondent_id = SelectField(_l("Correspondent"), coerce=_optional_int, validate_choice=False)
+    keywords = StringField(_l("Keywords in the subject"), validators=[Length(max=500)])
+    action_department_id = SelectField(
+        _l("Department for action"), coerce=int, validate_choice=False
+    )
+    copy_department_ids = SelectMultipleField(
+        _l("Copies for information"), coerce=int, validate_choice=False
+    )
+    apply_automatically = BooleanField(_l("Route automatically at registration"))
+
+
+class DeadlineForm(FlaskForm):
+    deadline_days = IntegerField(_l("Deadline (days)"), validators=[Optional()])
+    deadline_unit = SelectField(_l("Counted in"), validate_choice=False)
+    extension_days = IntegerField(
+        _l("Days added by one extension"), default=0, validators=[InputRequired()]
+    )
+    max_extensions = IntegerField(_l("Extensions allowed"), default=0, validators=[InputRequired()])
+    pausable = BooleanField(_l("The clock may be stopped while waiting for the correspondent"))
+    urgent_days = IntegerField(_l("Deadline on the urgent track (days)"), validators=[Optional()])
+    urgent_extension_days = IntegerField(
+        _l("Days added by one extension on the urgent track"), validators=[Optional()]
+    )
+    acknowledge_days = IntegerField(
+        _l("Acknowledge receipt within (days)"), validators=[Optional()]
+    )
+
+
+class ClosureForm(FlaskForm):
+    day = DateField(_l("Day"), validators=[InputRequired()])
+    reason = StringField(_l("Reason"), validators=[Length(max=200)])
+
+
+def unit_choices():
+    return [("working", _l("Working days")), ("calendar", _l("Calendar days"))]
+
+
+# --- Look-ups, scoped to the administrator's organisation ---------------------------------------
+
+
+def _own_or_404(model, object_id: int):
+    found = db.session.get(model, object_id)
+    if found is None or found.organisation_id != current_user.organisation_id:
+        abort(404)
+    return found
+
+
+def _letter_types(include_inactive: bool = False) -> list[LetterType]:
+    stmt = select(LetterType).where(LetterType.organisation_id == current_user.organisation_id)
+    if not include_inactive:
+        stmt = stmt.where(LetterType.active.is_(True))
+    return list(db.session.scalars(stmt.order_by(LetterType.code)))
+
+
+def _letter_type_choices() -> list:
+    locale = _locale()
+    return [(None, _("— any —"))] + [(t.id, t.name(locale)) for t in _letter_types()]
+
+
+def _contact_choices(selected: int | None) -> list:
+    organisation_id = current_user.organisation_id
+    contacts = search_contacts(db.session, organisation_id, "", limit=CONTACT_CHOICES_LIMIT)
+    if selected and selected not in {c.id for c in contacts}:
+        chosen = db.session.get(Contact, selected)
+        if chosen is not None and chosen.organisation_id == organisation_id:
+            contacts.append(chosen)
+    return [(None, _("— any —"))] + [(c.id, _contact_label(c)) for c in contacts]
+
+
+def _contact_label(contact: Contact) -> str:
+    return f"{contact.name} — {contact.national_id}" if contact.national_id else contact.name
+
+
+def _rule_form(rule: RoutingRule | None = None) -> RuleForm:
+    form = RuleForm(obj=rule if request.method == "GET" else None)
+    if request.method == "POST":
+        try:
+            selected = _optional_int(request.form.get("correspondent_id"))
+        except ValueError:
+            selected = None
+    else:
+        selected = rule.correspondent_id if rule else None
+    form.letter_type_id.choices = _letter_type_choices()
+    form.correspondent_id.choices = _contact_choices(selected)
+    form.action_department_id.choices = department_choices(current_user.organisation_id)
+    form.copy_department_ids.choices = form.action_department_id.choices
+    return form
+
+
+def _show_error(form: FlaskForm, error: ServiceError) -> None:
+    """A service refusal beside its field when the form has it, else as a message."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is None:
+        flash(str(error.message), "error")
+    else:
+        field.errors = [*field.errors, error.message]
+
+
+def _rule_values(form: RuleForm) -> dict:
+    return {
+        "name": form.name.data or "",
+        "position": form.position.data,
+        "letter_type_id": form.letter_type_id.data,
+        "correspondent_id": form.correspondent_id.data,
+        "keywords": form.keywords.data or "",
+        "action_department_id": form.action_department_id.data,
+        "copy_department_ids": form.copy_department_ids.data or [],
+        "apply_automatically": bool(form.apply_automatically.data),
+    }
+
+
+# --- Pages -------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    return render_template("admin/index.html")
+
+
+@bp.get("/rules")
+def rules():
+    organisation_id = current_user.organisation_id
+    rules = list(
+        db.session.scalars(
+            select(RoutingRule)
+            .where(RoutingRule.organisation_id == organisation_id)
+            .order_by(RoutingRule.active.desc(), RoutingRule.position, RoutingRule.id)
+        )
+    )
+    locale = _locale()
+    departments = {
+        d.id: d.name(locale)
+        for d in db.session.scalars(
+            select(Department).where(Department.organisation_id == organisation_id)
+        )
+    }
+    types = {t.id: t.name(locale) for t in _letter_types(include_inactive=True)}
+    contact_ids = {r.correspondent_id for r in rules if r.correspondent_id}
+    contacts = (
+        {
+            c.id: c.name
+            for c in db.session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))
+        }
+        if contact_ids
+        else {}
+    )
+    return render_template(
+        "admin/rules.html",
+        rules=rules,
+        departments=departments,
+        types=types,
+        contacts=contacts,
+        action_form=ActionForm(),
+    )
+
+
+@bp.route("/rules/new", methods=["GET", "POST"])
+def new_rule():
+    form = _rule_form()
+    if form.validate_on_submit():
+        try:
+            rule = routing_rules.create_rule(db.session, current_actor(), **_rule_values(form))
+        except ServiceError as error:
+            _show_error(form, error)
+        else:
+            flash(_("The rule “%(name)s” was created.", name=rule.name), "success")
+            return redirect(url_for("admin.rules"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("admin/rule_form.html", form=form, rule=None), status
+
+
+@bp.route("/rules/<int:rule_id>/edit", methods=["GET", "POST"])
+def edit_rule(rule_id: int):
+    rule = _own_or_404(RoutingRule, rule_id)
+    form = _rule_form(rule)
+    if form.validate_on_submit():
+        try:
+            changes = routing_rules.update_rule(
+                db.session, current_actor(), rule, **_rule_values(form)
+            )
+        except ServiceError as error:
+            _show_error(form, error)
+        else:
+            if changes:
+                flash(_("The rule was saved."), "success")
+            else:
+                flash(_("Nothing was changed."), "info")
+            return redirect(url_for("admin.rules"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("admin/rule_form.html", form=form, rule=rule), status
+
+
+@bp.post("/rules/<int:rule_id>/<any(deactivate, reactivate):action>")
+def set_rule_active(rule_id: int, action: str):
+    rule = _own_or_404(RoutingRule, rule_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    service = (
+        routing_rules.deactivate_rule if action == "deactivate" else routing_rules.reactivate_rule
+    )
+    try:
+        service(db.session, current_actor(), rule)
+    except ServiceError as error:
+        flash(str(error.message), "error")
+    else:
+        if action == "deactivate":
+            flash(_("The rule was deactivated."), "success")
+        else:
+            flash(_("The rule was reactivated."), "success")
+    return redirect(url_for("admin.rules"))
+
+
+@bp.get("/letter-types")
+def letter_types():
+    return render_template("admin/letter_types.html", letter_types=_letter_types(True))
+
+
+@bp.route("/letter-types/<int:type_id>/deadline", methods=["GET", "POST"])
+def edit_deadline(type_id: int):
+    letter_type = _own_or_404(LetterType, type_id)
+    form = DeadlineForm(obj=letter_type if request.method == "GET" else None)
+    form.deadline_unit.choices = unit_choices()
+    if form.validate_on_submit():
+        try:
+            changes = configuration.update_deadline_rule(
+                db.session,
+                current_actor(),
+                letter_type,
+                **{name: getattr(form, name).data for name in configuration.DEADLINE_FIELDS},
+            )
+        except ServiceError as error:
+            _show_error(form, error)
+        else:
+            if changes:
+                flash(_("The deadline rule was saved."), "success")
+            else:
+                flash(_("Nothing was changed."), "info")
+            return redirect(url_for("admin.letter_types"))
+    elif form.is_submitted():
+        flash(_("Check the highlighted fields."), "error")
+    status = 422 if form.is_submitted() else 200
+    return (
+        render_template("admin/deadline_form.html", form=form, letter_type=letter_type),
+        status,
+    )
+
+
+@bp.route("/closures", methods=["GET", "POST"])
+def closures():
+    form = ClosureForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            closure = configuration.add_closure(
+                db.session, current_actor(), form.day.data, form.reason.data or ""
+            )
+        except ServiceError as error:
+            _show_error(form, error)
+            status = 422
+        else:
+            flash(
+                _("%(day)s is now a closure day.", day=format_date(closure.day, "long")), "success"
+            )
+            return redirect(url_for("admin.closures"))
+    elif form.is_submitted():
+        flash(_("Check the highlighted fields."), "error")
+        status = 422
+    days = list(
+        db.session.scalars(
+            select(Closure)
+            .where(Closure.organisation_id == current_user.organisation_id)
+            .order_by(Closure.day.desc())
+        )
+    )
+    return (
+        render_template("admin/closures.html", form=form, closures=days, action_form=ActionForm()),
+        status,
+    )
+
+
+@bp.post("/closures/<int:closure_id>/remove")
+def remove_closure(closure_id: int):
+    closure = _own_or_404(Closure, closure_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        configuration.remove_closure(db.session, current_actor(), closure)
+    except ServiceError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("The closure day was removed."), "success")
+    return redirect(url_for("admin.closures"))
+
+
+# --- Reply templates -----------------------------------------------------------------------
+
+
+class ReplyTemplateForm(FlaskForm):
+    name = StringField(_l("Name of the template"), validators=[DataRequired(), Length(max=200)])
+    language = SelectField(_l("Language"), choices=lambda: language_choices()[:3])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20_000)])
+
+
+def _own_template(template_id: int) -> ReplyTemplate:
+    template = db.session.get(ReplyTemplate, template_id)
+    if template is None or template.organisation_id != current_user.organisation_id:
+        abort(404)
+    return template
+
+
+@bp.get("/reply-templates")
+def reply_templates():
+    templates = db.session.scalars(
+        select(ReplyTemplate)
+        .where(ReplyTemplate.organisation_id == current_user.organisation_id)
+        .order_by(ReplyTemplate.active.desc(), ReplyTemplate.name)
+    )
+    return render_template(
+        "admin/reply_templates.html", templates=list(templates), action_form=ActionForm()
+    )
+
+
+@bp.route("/reply-templates/new", methods=["GET", "POST"], defaults={"template_id": None})
+@bp.route("/reply-templates/<int:template_id>/edit", methods=["GET", "POST"])
+def reply_template_form(template_id: int | None):
+    template = _own_template(template_id) if template_id else None
+    form = ReplyTemplateForm(obj=template)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            configuration.save_reply_template(
+                db.session,
+                current_actor(),
+                template,
+                name=form.name.data,
+                language=form.language.data,
+                body=form.body.data,
+            )
+        except ServiceError as error:
+            _show_error(form, error)
+            status = 422
+        else:
+            flash(_("The reply template was saved."), "success")
+            return redirect(url_for("admin.reply_templates"))
+    elif form.is_submitted():
+        status = 422
+    return (
+        render_template(
+            "admin/reply_template_form.html",
+            form=form,
+            template=template,
+            placeholders=PLACEHOLDER_NAMES,
+        ),
+        status,
+    )
+
+
+@bp.post("/reply-templates/<int:template_id>/<any(activate, deactivate):change>")
+def reply_template_active(template_id: int, change: str):
+    template = _own_template(template_id)
+    if ActionForm().validate_on_submit():
+        configuration.set_reply_template_active(
+            db.session, current_actor(), template, change == "activate"
+        )
+    return redirect(url_for("admin.reply_templates"))
