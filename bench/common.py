@@ -3,7 +3,8 @@
 * ``make_app``: the real application factory on an instance folder of our own.
 * ``sqlite_app`` / ``postgres_app``: an app whose database has been built by the migrations
   (``flask_migrate.upgrade()``), on a temporary SQLite file or on a throwaway PostgreSQL database
-  named ``diwan_bench_*`` that is dropped afterwards.
+  named ``diwan_bench_*`` that is dropped afterwards (``postgres_database(template=...)`` copies
+  one).
 * ``create_world``: an organisation, registry officers and letter types, through the services.
 * ``capture_sql`` and ``explain``: the exact statement a service sent, and its plan.
 * ``summary``: p50/p95/max of a list of durations; ``emit``: JSON to stdout (and a results file),
@@ -125,13 +126,21 @@ def pg_dsn(name: str) -> str:
 
 
 @contextmanager
-def postgres_database(purpose: str, *, keep: bool = False) -> Iterator[str]:
-    """CREATE a diwan_bench_<purpose>_<random> database, yield its name, DROP it afterwards."""
+def postgres_database(
+    purpose: str, *, keep: bool = False, template: str | None = None
+) -> Iterator[str]:
+    """CREATE a diwan_bench_<purpose>_<random> database, yield its name, DROP it afterwards.
+
+    With ``template`` (a diwan_bench_* database nobody is connected to) the new database is a
+    copy of it."""
     import psycopg
 
     name = f"diwan_bench_{purpose}_{uuid.uuid4().hex[:8]}"
+    if template is not None and not template.startswith("diwan_bench_"):
+        raise ValueError(f"not a benchmark database: {template}")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield name
     finally:
