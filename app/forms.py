@@ -163,3 +163,13 @@ class CloseForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes state: nothing to fill in but the CSRF token."""
+
+
+class LinkForm(FlaskForm):
+    number = StringField(
+        _l("Number of the other letter"), validators=[DataRequired(), Length(max=60)]
+    )
+
+
+class WorkingDocumentForm(FlaskForm):
+    documents = MultipleFileField(_l("Working documents"))

@@ -59,6 +59,8 @@ def action_label(action: str):
         "letter.clock_stopped": _l("Clock stopped"),
         "letter.clock_restarted": _l("Clock restarted"),
         "letter.closed": _l("Closed"),
+        "letter.linked": _l("Linked to another letter"),
+        "document.added": _l("Working document added"),
     }.get(action, action)
 
 

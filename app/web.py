@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     from app.blueprints import (
         admin,
         auth,
+        delegations,
         inbox,
         letters,
         main,
@@ -43,7 +44,18 @@ def init_app(app: Flask) -> None:
         replies,
     )
 
-    blueprints = (main, auth, registry, letters, processing, replies, inbox, notifications, admin)
+    blueprints = (
+        main,
+        auth,
+        registry,
+        letters,
+        processing,
+        replies,
+        inbox,
+        notifications,
+        admin,
+        delegations,
+    )
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
 

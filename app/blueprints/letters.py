@@ -36,10 +36,12 @@ from app.forms import (
     CancelLetterForm,
     CloseForm,
     CorrectLetterForm,
+    LinkForm,
     NoteForm,
     PassForm,
     ReasonForm,
     RouteForm,
+    WorkingDocumentForm,
 )
 from app.models import AssignmentKind, Document, DocumentVersion, Letter
 from app.permissions import (
@@ -56,7 +58,7 @@ from app.permissions import (
 from app.services import audit, deadlines, replies, routing, routing_rules
 from app.services.errors import ServiceError
 from app.services.letters import CORRECTABLE_FIELDS, cancel_letter, correct_letter
-from app.services.processing import notes_of
+from app.services.processing import linked_letters, notes_of
 from app.uploads import file_store
 
 bp = Blueprint("letters", __name__, url_prefix="/letters")
@@ -101,7 +103,7 @@ def _processing_context(letter: Letter, locale: str) -> dict:
     head_actions = []
     for assignment in letter.assignments:
         is_action = assignment.kind == AssignmentKind.ACTION
-        if is_action and assignment.is_open and is_head_of(user, assignment.department_id):
+        if is_action and assignment.is_open and is_head_of(user, assignment.department_id, letter):
             pass_form = PassForm()
             pass_form.agent_id.choices = agent_choices(assignment.department_id)
             head_actions.append((assignment, pass_form))
@@ -124,6 +126,9 @@ def _processing_context(letter: Letter, locale: str) -> dict:
         "note_form": NoteForm() if can_annotate(user, letter) else None,
         "notes": [n for n in notes_of(db.session, letter) if note_visible(user, n)],
         "start_reply_form": _start_reply_form(letter),
+        "link_form": LinkForm() if can_annotate(user, letter) else None,
+        "linked": linked_letters(db.session, user, letter),
+        "working_document_form": WorkingDocumentForm(),
         "reply_draft": replies.current_draft(db.session, letter),
         "answers": [a for a in answers_to(db.session, letter) if can_view_letter(user, a)],
     }

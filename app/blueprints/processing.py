@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.blueprints.choices import agent_choices, department_choices
 from app.blueprints.common import current_actor, letter_or_404
 from app.extensions import db
-from app.forms import ActionForm, CloseForm, NoteForm, PassForm, ReasonForm, RouteForm
+from app.forms import (
+    ActionForm,
+    CloseForm,
+    LinkForm,
+    NoteForm,
+    PassForm,
+    ReasonForm,
+    RouteForm,
+    WorkingDocumentForm,
+)
 from app.models import Assignment
 from app.permissions import processing_assignment
 from app.services import deadlines, processing, routing
 from app.services.errors import ServiceError
+from app.uploads import ingest_all
 
 bp = Blueprint("processing", __name__, url_prefix="/letters")
 
@@ -183,3 +193,41 @@ def close(letter_id: int):
         ),
         _("The letter was closed."),
     )
+
+
+@bp.post("/<int:letter_id>/links")
+@login_required
+def link(letter_id: int):
+    letter = letter_or_404(letter_id)
+    form = LinkForm()
+    if not form.validate_on_submit():
+        return _invalid(form, letter.id)
+    return _run(
+        letter.id,
+        lambda: processing.link_letters(db.session, current_actor(), letter, form.number.data),
+        _("The letters were linked."),
+    )
+
+
+@bp.post("/<int:letter_id>/working-documents")
+@login_required
+def add_working_documents(letter_id: int):
+    letter = letter_or_404(letter_id)
+    if processing_assignment(current_user, letter) is None:
+        abort(403)
+    form = WorkingDocumentForm()
+    if not form.validate_on_submit():
+        abort(400)
+    accepted, refusals = ingest_all(request.files.getlist(form.documents.name))
+    for refusal in refusals:
+        flash(str(refusal), "error")
+    if not accepted and not refusals:
+        flash(_("Choose a file."), "error")
+    for ingested in accepted:
+        try:
+            processing.add_working_document(db.session, current_actor(), letter, ingested)
+        except ServiceError as error:
+            flash(str(error.message), "error")
+            break
+        flash(_("%(name)s was added.", name=ingested.display_name), "success")
+    return _back(letter.id)

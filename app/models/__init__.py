@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base
+from app.models.delegation import Delegation
 from app.models.notification import Notification, OutgoingEmail
 from app.models.organisation import Closure, Department, Organisation, Role, User, UserRole
 from app.models.registry import (
@@ -12,6 +13,7 @@ from app.models.registry import (
     Document,
     DocumentVersion,
     Letter,
+    LetterLink,
     LetterStatus,
     LetterType,
     Priority,
@@ -41,10 +43,12 @@ __all__ = [
     "Closure",
     "Contact",
     "ContactKind",
+    "Delegation",
     "Department",
     "Document",
     "DocumentVersion",
     "Letter",
+    "LetterLink",
     "LetterStatus",
     "LetterType",
     "Note",

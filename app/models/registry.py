@@ -226,6 +226,8 @@ class Document(Base):
     letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(255))
+    # "received": part of the letter as registered; "working": added while processing it.
+    kind: Mapped[str] = mapped_column(String(10), default="received")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     letter: Mapped[Letter] = relationship(back_populates="documents")
@@ -260,3 +262,17 @@ class DocumentVersion(Base):
     @property
     def flag_set(self) -> set[str]:
         return set(self.flags.split())
+
+
+class LetterLink(Base):
+    """Two letters that belong together (a follow-up, a duplicate, a related case)."""
+
+    __tablename__ = "letter_links"
+    __table_args__ = (UniqueConstraint("letter_id", "linked_letter_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    linked_letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

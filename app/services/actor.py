@@ -9,6 +9,9 @@ from app.models import User
 class Actor:
     user: User
     remote_addr: str = ""
+    # The absent colleague whose work the user is doing (a delegation). When left None, the audit
+    # trail works it out for events on a letter (app.permissions.acting_for).
+    on_behalf_of: User | None = None
 
     @property
     def organisation_id(self) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.models import AuditEvent, AuditHead
+from app.models import Assignment, AuditEvent, AuditHead, Letter, User
 from app.models.base import utcnow
 from app.services.actor import Actor
 from app.services.dialect import insert_ignore
@@ -77,7 +77,13 @@ def record(
     letter_id: int | None = None,
     data: dict | None = None,
 ) -> AuditEvent:
-    """Append one event to the organisation's chain, in the caller's transaction."""
+    """Append one event to the organisation's chain, in the caller's transaction.
+
+    A step done for an absent colleague (a delegation) names them in data["for"]."""
+    data = dict(data or {})
+    on_behalf_of = _on_behalf_of(session, actor, object_type, object_id, letter_id)
+    if on_behalf_of is not None:
+        data["for"] = {"id": on_behalf_of.id, "name": on_behalf_of.full_name}
     seq, prev_hash = _claim_next_seq(session, organisation_id)
     event = AuditEvent(
         organisation_id=organisation_id,
@@ -90,7 +96,7 @@ def record(
         object_type=object_type,
         object_id=object_id,
         letter_id=letter_id,
-        data=_canonical(data or {}),
+        data=_canonical(data),
         prev_hash=prev_hash,
     )
     event.hash = event_hash(event)
@@ -102,6 +108,24 @@ def record(
         .execution_options(synchronize_session=False)
     )
     return event
+
+
+def _on_behalf_of(
+    session: Session,
+    actor: Actor | None,
+    object_type: str,
+    object_id: int | None,
+    letter_id: int | None,
+) -> User | None:
+    """The actor's own word, else, for a step on a letter, whose rights it took."""
+    if actor is None or actor.on_behalf_of is not None or letter_id is None:
+        return actor.on_behalf_of if actor else None
+    # Imported here: permissions reads the delegations, whose service records events.
+    from app.permissions import acting_for
+
+    letter = session.get(Letter, letter_id)
+    assignment = session.get(Assignment, object_id) if object_type == "assignment" else None
+    return acting_for(actor.user, letter, assignment) if letter is not None else None
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def return_to_registry(session: Session, actor: Actor, assignment: Assignment, r
 
 def _require_head(actor: Actor, assignment: Assignment) -> None:
     if assignment.kind != AssignmentKind.ACTION or not is_head_of(
-        actor.user, assignment.department_id
+        actor.user, assignment.department_id, assignment.letter
     ):
         raise NotAllowed(_l("Only the head of the department can do this."))
 
