@@ -128,6 +128,22 @@ def _on_behalf_of(
     return acting_for(actor.user, letter, assignment) if letter is not None else None
 
 
+def record_on_letter(
+    session: Session, actor: Actor | None, letter, action: str, data: dict | None = None
+) -> AuditEvent:
+    """An event about the letter itself, shown in its history."""
+    return record(
+        session,
+        actor,
+        action,
+        organisation_id=letter.organisation_id,
+        object_type="letter",
+        object_id=letter.id,
+        letter_id=letter.id,
+        data=data,
+    )
+
+
 @dataclass(frozen=True)
 class ChainReport:
     organisation_id: int

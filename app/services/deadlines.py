@@ -119,7 +119,7 @@ def extend(session: Session, actor: Actor, letter: Letter, reason: str, can_act:
         letter.extension_reasons = [*letter.extension_reasons, reason]
         refresh_due_date(session, letter)
         data = {"reason": reason, "from": old_due, "to": letter.due_on}
-        _record(session, actor, letter, "letter.extended", data)
+        audit.record_on_letter(session, actor, letter, "letter.extended", data)
 
 
 def pause_clock(session: Session, actor: Actor, letter: Letter, today: date, can_act: bool) -> None:
@@ -134,7 +134,7 @@ def pause_clock(session: Session, actor: Actor, letter: Letter, today: date, can
     with write_transaction(session):
         letter.clock_pauses = [*letter.clock_pauses, [today.isoformat(), None]]
         refresh_due_date(session, letter)
-        _record(session, actor, letter, "letter.clock_stopped", {"on": today})
+        audit.record_on_letter(session, actor, letter, "letter.clock_stopped", {"on": today})
 
 
 def resume_clock(
@@ -148,19 +148,6 @@ def resume_clock(
         started = letter.clock_pauses[-1][0]
         letter.clock_pauses = [*letter.clock_pauses[:-1], [started, today.isoformat()]]
         refresh_due_date(session, letter)
-        _record(
+        audit.record_on_letter(
             session, actor, letter, "letter.clock_restarted", {"on": today, "due": letter.due_on}
         )
-
-
-def _record(session: Session, actor: Actor, letter: Letter, action: str, data: dict) -> None:
-    audit.record(
-        session,
-        actor,
-        action,
-        organisation_id=letter.organisation_id,
-        object_type="letter",
-        object_id=letter.id,
-        letter_id=letter.id,
-        data=data,
-    )

@@ -97,7 +97,7 @@ def start_draft(
         )
         session.add(draft)
         session.flush()
-        _record(
+        audit.record_on_letter(
             session,
             actor,
             letter,
@@ -115,7 +115,7 @@ def save_draft(session: Session, actor: Actor, draft: ReplyDraft, subject: str, 
         draft.subject = subject.strip()
         draft.body = body.strip()
         draft.updated_at = utcnow()
-        _record(session, actor, letter, "reply.saved", {})
+        audit.record_on_letter(session, actor, letter, "reply.saved", {})
 
 
 def dispatch(
@@ -155,7 +155,7 @@ def dispatch(
         registration.attach_document(session, actor, outgoing, 1, document)
         draft.outgoing_letter_id = outgoing.id
         record_closing(session, actor, incoming, Outcome.ANSWERED, "", reply=outgoing.number)
-        _record(
+        audit.record_on_letter(
             session, actor, incoming, "reply.dispatched", {"number": outgoing.number, "sha256": sha}
         )
     return outgoing
@@ -171,16 +171,3 @@ def _check_text(subject: str, body: str) -> None:
         raise ServiceError(_l("The subject is required."), "subject")
     if not body.strip() or len(body) > MAX_BODY:
         raise ServiceError(_l("Write the reply (at most 50,000 characters)."), "body")
-
-
-def _record(session: Session, actor: Actor, letter: Letter, action: str, data: dict) -> None:
-    audit.record(
-        session,
-        actor,
-        action,
-        organisation_id=letter.organisation_id,
-        object_type="letter",
-        object_id=letter.id,
-        letter_id=letter.id,
-        data=data,
-    )
