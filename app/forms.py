@@ -22,7 +22,8 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Numbe
 from app.models import LANGUAGES, Channel, ContactKind, Priority
 
 
-def _optional_int(value):
+def optional_int(value):
+    """A select's value as an int; its empty choice (sent as "" or "None") as None."""
     return int(value) if value not in (None, "", "None") else None
 
 
@@ -73,14 +74,14 @@ class LetterFieldsMixin:
     sender_reference = StringField(_l("Sender's reference"), validators=[Length(max=120)])
     letter_date = DateField(_l("Letter date"), validators=[Optional(), _not_in_future])
     received_on = DateField(_l("Received on"), validators=[Optional(), _not_in_future])
-    letter_type_id = SelectField(_l("Letter type"), coerce=_optional_int, validate_choice=True)
+    letter_type_id = SelectField(_l("Letter type"), coerce=optional_int, validate_choice=True)
     priority = SelectField(_l("Priority"), choices=priority_choices)
     confidential = BooleanField(_l("Confidential"))
     language = SelectField(_l("Language"), choices=language_choices)
     physical_attachments = IntegerField(
         _l("Physical attachments"), default=0, validators=[InputRequired(), NumberRange(0, 999)]
     )
-    correspondent_id = SelectField(_l("Correspondent"), coerce=_optional_int, validate_choice=True)
+    correspondent_id = SelectField(_l("Correspondent"), coerce=optional_int, validate_choice=True)
 
 
 class RegisterLetterForm(LetterFieldsMixin, FlaskForm):
@@ -123,7 +124,7 @@ class RegisterFilterForm(FlaskForm):
     date_to = DateField(_l("To"), validators=[Optional()])
     channel = SelectField(_l("Channel"), validators=[Optional()])
     status = SelectField(_l("Status"), validators=[Optional()])
-    letter_type_id = SelectField(_l("Letter type"), coerce=_optional_int, validators=[Optional()])
+    letter_type_id = SelectField(_l("Letter type"), coerce=optional_int, validators=[Optional()])
 
 
 def outcome_choices():

@@ -61,6 +61,9 @@ def action_label(action: str):
         "letter.closed": _l("Closed"),
         "letter.linked": _l("Linked to another letter"),
         "document.added": _l("Working document added"),
+        "reply.drafted": _l("Reply drafted"),
+        "reply.saved": _l("Reply draft saved"),
+        "reply.dispatched": _l("Reply dispatched"),
     }.get(action, action)
 
 

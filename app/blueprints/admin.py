@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from app.blueprints.choices import department_choices
 from app.blueprints.common import current_actor
 from app.extensions import db, login_manager
-from app.forms import ActionForm, language_choices
+from app.forms import ActionForm, language_choices, optional_int
 from app.models import Closure, Contact, Department, LetterType, ReplyTemplate, RoutingRule
 from app.permissions import can_manage_organisation
 from app.services import configuration, routing_rules
@@ -53,18 +53,14 @@ def _locale() -> str:
     return str(get_locale() or "ar")
 
 
-def _optional_int(value):
-    return int(value) if value not in (None, "", "None") else None
-
-
 # --- Forms -------------------------------------------------------------------------------------
 
 
 class RuleForm(FlaskForm):
     name = StringField(_l("Name of the rule"), validators=[DataRequired(), Length(max=200)])
     position = IntegerField(_l("Position (lowest first)"), default=0, validators=[InputRequired()])
-    letter_type_id = SelectField(_l("Letter type"), coerce=_optional_int, validate_choice=False)
-    correspondent_id = SelectField(_l("Correspondent"), coerce=_optional_int, validate_choice=False)
+    letter_type_id = SelectField(_l("Letter type"), coerce=optional_int, validate_choice=False)
+    correspondent_id = SelectField(_l("Correspondent"), coerce=optional_int, validate_choice=False)
     keywords = StringField(_l("Keywords in the subject"), validators=[Length(max=500)])
     action_department_id = SelectField(
         _l("Department for action"), coerce=int, validate_choice=False
@@ -141,7 +137,7 @@ def _rule_form(rule: RoutingRule | None = None) -> RuleForm:
     form = RuleForm(obj=rule if request.method == "GET" else None)
     if request.method == "POST":
         try:
-            selected = _optional_int(request.form.get("correspondent_id"))
+            selected = optional_int(request.form.get("correspondent_id"))
         except ValueError:
             selected = None
     else:

@@ -16,7 +16,7 @@ from wtforms.validators import InputRequired
 
 from app.blueprints.common import current_actor
 from app.extensions import db
-from app.forms import ActionForm
+from app.forms import ActionForm, optional_int
 from app.models import Delegation, Department, LetterType, User
 from app.services import delegations
 from app.services.errors import NotAllowed, ServiceError
@@ -24,17 +24,13 @@ from app.services.errors import NotAllowed, ServiceError
 bp = Blueprint("delegations", __name__, url_prefix="/delegations")
 
 
-def _optional_int(value):
-    return int(value) if value not in (None, "", "None") else None
-
-
 class DelegationForm(FlaskForm):
-    substitute_id = SelectField(_l("Substitute"), coerce=_optional_int, validate_choice=False)
+    substitute_id = SelectField(_l("Substitute"), coerce=optional_int, validate_choice=False)
     starts_on = DateField(_l("First day of the absence"), validators=[InputRequired()])
     ends_on = DateField(_l("Last day of the absence"), validators=[InputRequired()])
     # The service checks both choices (and names the problem beside the field).
     letter_type_id = SelectField(
-        _l("Letters handed over"), coerce=_optional_int, validate_choice=False
+        _l("Letters handed over"), coerce=optional_int, validate_choice=False
     )
 
 

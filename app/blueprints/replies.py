@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.blueprints.common import current_actor, letter_or_404
 from app.extensions import db
-from app.forms import channel_choices, language_choices
+from app.forms import channel_choices, language_choices, optional_int
 from app.models import Department, Organisation, ReplyTemplate
 from app.permissions import processing_assignment
 from app.services import registration, replies
@@ -27,7 +27,7 @@ bp = Blueprint("replies", __name__, url_prefix="/letters")
 
 
 class StartReplyForm(FlaskForm):
-    template_id = SelectField("template", coerce=lambda v: int(v) if v else None)
+    template_id = SelectField("template", coerce=optional_int)
     language = SelectField("language", choices=language_choices)
 
 

@@ -141,9 +141,8 @@ def test_letter_routed_accepted_passed_annotated_and_closed(
     expect(copy_head.locator('textarea[name="body"]')).to_have_count(0)
     expect(copy_head.locator("form.route-form")).to_have_count(0)
 
-    # 3. The agent finds it "in progress", adds a department-only note and closes it.
-    #    The "reply" step: drafting the outgoing reply letter is not built yet, so
-    #    closing with the outcome "answered" and a comment stands for it here.
+    # 3. The agent finds it "in progress", adds a department-only note, drafts the reply and
+    #    dispatches it: the reply is registered as an outgoing letter and this one is closed.
     agent = fresh_page()
     sign_in(agent, "agent.drh", "fr")
     expect_count(agent, "in_progress", 1)
@@ -161,11 +160,16 @@ def test_letter_routed_accepted_passed_annotated_and_closed(
     expect(note.locator(".note-body")).to_have_text(NOTE)
     expect(note.locator(".note-meta")).to_contain_text("Agent.Drh")
     expect(note.locator(".note-meta .badge")).to_have_count(1)  # department only
-    close = agent.locator("form.close-form")
-    close.locator('select[name="outcome"]').select_option("answered")
-    close.locator('textarea[name="comment"]').fill(CLOSING_COMMENT)
-    close.locator('button[name="close"]').click()
+    agent.locator('button[name="start_reply"]').click()
+    expect(agent).to_have_url(re.compile(rf"{letter_path(letter_id)}/reply$"))
+    agent.locator('textarea[name="body"]').fill(CLOSING_COMMENT)
+    agent.locator('button[name="save"]').click()
     expect_success(agent)
+    agent.locator('select[name="channel"]').select_option("email")
+    agent.locator('button[name="dispatch"]').click()
+    expect_success(agent)
+    expect(agent.locator("h1 .number")).to_contain_text("/D/000001")  # the outgoing reply
+    agent.goto(letter_path(letter_id))
     expect(agent.locator("section.processing > p.badge")).to_be_visible()  # closed · outcome
     expect(action_assignment(agent)).to_have_class(re.compile(r"\bstate-closed\b"))
     for name in ACTION_BUTTONS:
@@ -196,18 +200,19 @@ def test_letter_routed_accepted_passed_annotated_and_closed(
     expect(other.locator("body")).not_to_contain_text(letter.subject)
 
     # 6. The registry reads the whole story: registered, routed, accepted, passed, note added,
-    #    closed, each by whom it was done, oldest first.
+    #    reply drafted, saved, letter closed, reply dispatched; each by whom, oldest first.
     officer.reload()
     expect_language(officer, "fr")
     history = officer.locator("ol.history > li")
-    expect(history).to_have_count(6)
-    actors = ["Officer", "Officer", "Head.Drh", "Head.Drh", "Agent.Drh", "Agent.Drh"]
+    expect(history).to_have_count(9)
+    actors = ["Officer", "Officer", "Head.Drh", "Head.Drh", *["Agent.Drh"] * 5]
     for item, actor in zip(history.all(), actors, strict=True):
         expect(item.locator("time[datetime]")).to_have_count(1)
         expect(item.locator("strong")).not_to_be_empty()
         expect(item).to_contain_text(actor)
     labels = [item.locator("strong").inner_text() for item in history.all()]
-    assert len(set(labels)) == 6, labels  # six different actions
+    assert len(set(labels)) == 9, labels  # nine different actions
+    assert not any("." in label for label in labels), labels  # every action has a label
     expect(officer.locator("section.processing > p.badge")).to_be_visible()
     expect(officer.locator("ul.assignments li.assignment-action")).to_contain_text("Agent.Drh")
     officer.screenshot(path=screenshots_dir / "routing-5-officer-history-fr.png", full_page=True)
