@@ -550,3 +550,23 @@ def test_reply_templates_are_managed_by_the_administrator(app, world, client_for
     assert other_admin.id
     other = client_for("other.admin")
     assert other.get(f"/admin/reply-templates/{template.id}/edit").status_code == 404
+
+
+def test_administrator_adds_a_letter_type_then_its_rule(app, world, client_for):
+    admin = client_for("admin")
+    token = csrf_token(admin, "/admin/letter-types/new")
+    data = {"csrf_token": token, "code": "reclam", "name_ar": "تظلم", "name_fr": "Réclamation"}
+    response = admin.post("/admin/letter-types/new", data=data)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/deadline")
+    created = db.session.scalar(select(LetterType).where(LetterType.code == "RECLAM"))
+    assert created.organisation_id == world.org.id and created.deadline_days is None
+    # the same code again, a bad code, a missing Arabic name: refused, nothing added
+    for bad in ({"code": "reclam"}, {"code": "bad code!"}, {"code": "OTHER", "name_ar": " "}):
+        assert admin.post("/admin/letter-types/new", data={**data, **bad}).status_code == 422
+    assert (
+        db.session.scalar(
+            select(func.count(LetterType.id)).where(LetterType.organisation_id == world.org.id)
+        )
+        == 2
+    )
+    assert client_for("officer").get("/admin/letter-types/new").status_code == 403

@@ -277,6 +277,38 @@ def letter_types():
     return render_template("admin/letter_types.html", letter_types=_letter_types(True))
 
 
+class LetterTypeForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
+    name_ar = StringField(_l("Arabic name"), validators=[DataRequired(), Length(max=200)])
+    name_fr = StringField(_l("French name"), validators=[DataRequired(), Length(max=200)])
+    name_en = StringField(_l("English name"), validators=[Length(max=200)])
+
+
+@bp.route("/letter-types/new", methods=["GET", "POST"])
+def new_letter_type():
+    form = LetterTypeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            letter_type = configuration.add_letter_type(
+                db.session,
+                current_actor(),
+                code=form.code.data,
+                name_ar=form.name_ar.data,
+                name_fr=form.name_fr.data,
+                name_en=form.name_en.data or "",
+            )
+        except ServiceError as error:
+            _show_error(form, error)
+            status = 422
+        else:
+            flash(_("The letter type was added: now set its deadline rule."), "success")
+            return redirect(url_for("admin.edit_deadline", type_id=letter_type.id))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/letter_type_form.html", form=form), status
+
+
 @bp.route("/letter-types/<int:type_id>/deadline", methods=["GET", "POST"])
 def edit_deadline(type_id: int):
     letter_type = _own_or_404(LetterType, type_id)

@@ -5,6 +5,7 @@ only, one transaction with its audit event each.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.database import write_transaction
-from app.models import Closure, LetterType, ReplyTemplate
+from app.models import Closure, LetterType, Organisation, ReplyTemplate
 from app.services import audit
 from app.services.actor import Actor
 from app.services.errors import NotAllowed, ServiceError
@@ -223,3 +224,39 @@ def set_reply_template_active(
             object_id=template.id,
             data={"name": template.name},
         )
+
+
+# --- Letter types ----------------------------------------------------------------------------
+
+LETTER_TYPE_CODE = re.compile(r"^[A-Z0-9_]{1,40}$")
+
+
+def add_letter_type(
+    session: Session, actor: Actor, *, code: str, name_ar: str, name_fr: str, name_en: str = ""
+) -> LetterType:
+    """A new letter type (its deadline rule is set afterwards, on its own page)."""
+    from app.services.organisations import create_letter_type
+
+    _require_admin(actor)
+    code = code.strip().upper()
+    if not LETTER_TYPE_CODE.match(code):
+        raise ServiceError(_l("The code is made of capital letters, digits and _."), "code")
+    if not name_ar.strip() or not name_fr.strip():
+        raise ServiceError(_l("Give the Arabic and the French name."), "name_ar")
+    exists = session.scalar(
+        select(LetterType.id).where(
+            LetterType.organisation_id == actor.organisation_id, LetterType.code == code
+        )
+    )
+    if exists is not None:
+        raise ServiceError(_l("A letter type with this code exists already."), "code")
+    organisation = session.get(Organisation, actor.organisation_id)
+    return create_letter_type(
+        session,
+        actor,
+        organisation,
+        code=code,
+        name_ar=name_ar.strip(),
+        name_fr=name_fr.strip(),
+        name_en=name_en.strip(),
+    )
