@@ -24,14 +24,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from app.blueprints.choices import department_choices
+from app.blueprints.choices import contact_choices, department_choices, letter_type_choices
 from app.blueprints.common import current_actor
 from app.extensions import db, login_manager
 from app.forms import ActionForm, language_choices, optional_int
 from app.models import Closure, Contact, Department, LetterType, ReplyTemplate, RoutingRule
 from app.permissions import can_manage_organisation
 from app.services import configuration, routing_rules
-from app.services.contacts import search_contacts
 from app.services.errors import ServiceError
 from app.services.replies import PLACEHOLDER_NAMES
 
@@ -114,25 +113,6 @@ def _letter_types(include_inactive: bool = False) -> list[LetterType]:
     return list(db.session.scalars(stmt.order_by(LetterType.code)))
 
 
-def _letter_type_choices() -> list:
-    locale = _locale()
-    return [(None, _("— any —"))] + [(t.id, t.name(locale)) for t in _letter_types()]
-
-
-def _contact_choices(selected: int | None) -> list:
-    organisation_id = current_user.organisation_id
-    contacts = search_contacts(db.session, organisation_id, "", limit=CONTACT_CHOICES_LIMIT)
-    if selected and selected not in {c.id for c in contacts}:
-        chosen = db.session.get(Contact, selected)
-        if chosen is not None and chosen.organisation_id == organisation_id:
-            contacts.append(chosen)
-    return [(None, _("— any —"))] + [(c.id, _contact_label(c)) for c in contacts]
-
-
-def _contact_label(contact: Contact) -> str:
-    return f"{contact.name} — {contact.national_id}" if contact.national_id else contact.name
-
-
 def _rule_form(rule: RoutingRule | None = None) -> RuleForm:
     form = RuleForm(obj=rule if request.method == "GET" else None)
     if request.method == "POST":
@@ -142,8 +122,10 @@ def _rule_form(rule: RoutingRule | None = None) -> RuleForm:
             selected = None
     else:
         selected = rule.correspondent_id if rule else None
-    form.letter_type_id.choices = _letter_type_choices()
-    form.correspondent_id.choices = _contact_choices(selected)
+    form.letter_type_id.choices = letter_type_choices(current_user.organisation_id, _("— any —"))
+    form.correspondent_id.choices = contact_choices(
+        current_user.organisation_id, selected, _("— any —")
+    )
     form.action_department_id.choices = department_choices(current_user.organisation_id)
     form.copy_department_ids.choices = form.action_department_id.choices
     return form

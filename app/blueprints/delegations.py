@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -14,10 +13,11 @@ from sqlalchemy import select
 from wtforms import DateField, SelectField
 from wtforms.validators import InputRequired
 
+from app.blueprints.choices import letter_type_choices
 from app.blueprints.common import current_actor
 from app.extensions import db
 from app.forms import ActionForm, optional_int
-from app.models import Delegation, Department, LetterType, User
+from app.models import Delegation, Department, User
 from app.services import delegations
 from app.services.errors import NotAllowed, ServiceError
 
@@ -51,25 +51,14 @@ def _substitute_choices() -> list[tuple[int | str, str]]:
     ]
 
 
-def _letter_type_choices() -> list[tuple[int | str, str]]:
-    locale = str(get_locale() or "ar")
-    types = db.session.scalars(
-        select(LetterType)
-        .where(
-            LetterType.organisation_id == current_user.organisation_id,
-            LetterType.active.is_(True),
-        )
-        .order_by(LetterType.code)
-    )
-    return [("", _("Every letter type"))] + [(t.id, t.name(locale)) for t in types]
-
-
 @bp.route("", methods=["GET", "POST"])
 @login_required
 def index():
     form = DelegationForm()
     form.substitute_id.choices = _substitute_choices()
-    form.letter_type_id.choices = _letter_type_choices()
+    form.letter_type_id.choices = letter_type_choices(
+        current_user.organisation_id, _("Every letter type")
+    )
     status = 200
     if form.validate_on_submit():
         try:

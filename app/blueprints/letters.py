@@ -23,9 +23,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from app.blueprints.choices import agent_choices, department_choices
+from app.blueprints.choices import (
+    agent_choices,
+    contact_choices,
+    department_choices,
+    letter_type_choices,
+)
 from app.blueprints.common import current_actor, letter_or_404
-from app.blueprints.registry import _contact_choices, _letter_type_choices
 from app.deadlines import format_hijri
 from app.extensions import db
 from app.files.previews import PreviewUnavailable, page_preview
@@ -153,9 +157,10 @@ def correct(letter_id: int):
     if not can_correct(current_user, letter):
         abort(403)
     form = CorrectLetterForm(obj=letter if request.method == "GET" else None)
-    form.letter_type_id.choices = _letter_type_choices(letter.organisation_id)
-    form.correspondent_id.choices = _contact_choices(
-        letter.organisation_id, letter.correspondent_id
+    form.letter_type_id.choices = letter_type_choices(letter.organisation_id)
+    # a registered letter keeps a correspondent: no empty choice here
+    form.correspondent_id.choices = contact_choices(
+        letter.organisation_id, letter.correspondent_id, ""
     )[1:]
     if form.validate_on_submit():
         changes = {name: getattr(form, name).data for name in CORRECTABLE_FIELDS}

@@ -19,13 +19,13 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
+from app.blueprints.choices import contact_choices, contact_label, letter_type_choices
 from app.blueprints.common import current_actor, require
 from app.extensions import db
 from app.forms import RegisterFilterForm, RegisterLetterForm, channel_choices
-from app.labels import register_label, status_label
-from app.models import Contact, LetterStatus, LetterType, Organisation, Register
+from app.labels import status_label
+from app.models import LetterStatus, Organisation, Register
 from app.permissions import can_register, can_view_letter, can_view_register
 from app.services import register_export, registration, routing_rules
 from app.services.contacts import search_contacts
@@ -35,37 +35,11 @@ from app.uploads import decode_kept, encode_kept, ingest_all
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 
-CONTACT_CHOICES_LIMIT = 200
-
 
 def _register_or_404(register: str) -> str:
     if register not in set(Register):
         abort(404)
     return register
-
-
-def _letter_type_choices(organisation_id: int):
-    locale = str(get_locale() or "ar")
-    types = db.session.scalars(
-        select(LetterType)
-        .where(LetterType.organisation_id == organisation_id, LetterType.active.is_(True))
-        .order_by(LetterType.code)
-    )
-    return [(None, "—")] + [(t.id, t.name(locale)) for t in types]
-
-
-def _contact_choices(organisation_id: int, selected: int | None):
-    contacts = search_contacts(db.session, organisation_id, "", limit=CONTACT_CHOICES_LIMIT)
-    if selected and selected not in {c.id for c in contacts}:
-        chosen = db.session.get(Contact, selected)
-        if chosen is not None and chosen.organisation_id == organisation_id:
-            contacts.append(chosen)
-    label = _("— new correspondent (fill in below) —")
-    return [(None, label)] + [(c.id, _contact_label(c)) for c in contacts]
-
-
-def _contact_label(contact: Contact) -> str:
-    return f"{contact.name} — {contact.national_id}" if contact.national_id else contact.name
 
 
 @bp.route("/<register>/new", methods=["GET", "POST"])
@@ -75,9 +49,11 @@ def register_letter(register: str):
     register = _register_or_404(register)
     user = current_user
     form = RegisterLetterForm()
-    form.letter_type_id.choices = _letter_type_choices(user.organisation_id)
-    form.correspondent_id.choices = _contact_choices(
-        user.organisation_id, _int_or_none(request.form.get("correspondent_id"))
+    form.letter_type_id.choices = letter_type_choices(user.organisation_id)
+    form.correspondent_id.choices = contact_choices(
+        user.organisation_id,
+        _int_or_none(request.form.get("correspondent_id")),
+        _("— new correspondent (fill in below) —"),
     )
     if request.method == "GET":
         form.received_on.data = date.today()
@@ -190,7 +166,7 @@ def _filter_form(organisation_id: int) -> RegisterFilterForm:
     form = RegisterFilterForm(request.args)
     form.channel.choices = [("", "—"), *channel_choices()]
     form.status.choices = [("", "—")] + [(s.value, status_label(s)) for s in LetterStatus]
-    form.letter_type_id.choices = _letter_type_choices(organisation_id)
+    form.letter_type_id.choices = letter_type_choices(organisation_id)
     return form
 
 
@@ -268,9 +244,4 @@ def export(register: str, fmt: str):
 def contacts_json():
     require(can_register)
     contacts = search_contacts(db.session, current_user.organisation_id, request.args.get("q", ""))
-    return jsonify([{"id": c.id, "label": _contact_label(c)} for c in contacts])
-
-
-@bp.app_template_global()
-def register_title(register: str):
-    return register_label(register)
+    return jsonify([{"id": c.id, "label": contact_label(c)} for c in contacts])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -161,8 +160,3 @@ def dispatch(letter_id: int):
         return redirect(url_for("replies.edit", letter_id=letter.id))
     flash(_("The reply was registered under number %(number)s.", number=outgoing.number), "success")
     return redirect(url_for("letters.show", letter_id=outgoing.id))
-
-
-@bp.app_template_global()
-def reply_locale() -> str:
-    return str(get_locale() or "ar")

@@ -119,32 +119,10 @@ def apply_at_registration(session: Session, actor: Actor, letter: Letter) -> Rou
 # --- Managing rules ---------------------------------------------------------------------------
 
 
-def create_rule(
-    session: Session,
-    actor: Actor,
-    *,
-    name: str,
-    action_department_id: int,
-    copy_department_ids: list[int] | tuple[int, ...] = (),
-    letter_type_id: int | None = None,
-    correspondent_id: int | None = None,
-    keywords: str = "",
-    apply_automatically: bool = False,
-    position: int = 0,
-) -> RoutingRule:
+def create_rule(session: Session, actor: Actor, **fields) -> RoutingRule:
+    """A new active rule; ``fields`` are those of ``_checked_rule``."""
     _require_admin(actor)
-    values = _checked_rule(
-        session,
-        actor,
-        name=name,
-        action_department_id=action_department_id,
-        copy_department_ids=copy_department_ids,
-        letter_type_id=letter_type_id,
-        correspondent_id=correspondent_id,
-        keywords=keywords,
-        apply_automatically=apply_automatically,
-        position=position,
-    )
+    values = _checked_rule(session, actor, **fields)
     with write_transaction(session):
         rule = RoutingRule(organisation_id=actor.organisation_id, active=True, **values)
         session.add(rule)
@@ -153,35 +131,11 @@ def create_rule(
     return rule
 
 
-def update_rule(
-    session: Session,
-    actor: Actor,
-    rule: RoutingRule,
-    *,
-    name: str,
-    action_department_id: int,
-    copy_department_ids: list[int] | tuple[int, ...] = (),
-    letter_type_id: int | None = None,
-    correspondent_id: int | None = None,
-    keywords: str = "",
-    apply_automatically: bool = False,
-    position: int = 0,
-) -> dict:
+def update_rule(session: Session, actor: Actor, rule: RoutingRule, **fields) -> dict:
     """Replace the rule's criteria and route; returns the changes as {field: [old, new]}."""
     _require_admin(actor)
     _require_own_rule(actor, rule)
-    values = _checked_rule(
-        session,
-        actor,
-        name=name,
-        action_department_id=action_department_id,
-        copy_department_ids=copy_department_ids,
-        letter_type_id=letter_type_id,
-        correspondent_id=correspondent_id,
-        keywords=keywords,
-        apply_automatically=apply_automatically,
-        position=position,
-    )
+    values = _checked_rule(session, actor, **fields)
     changes = {
         key: [getattr(rule, key), value]
         for key, value in values.items()
@@ -222,12 +176,12 @@ def _checked_rule(
     *,
     name: str,
     action_department_id: int,
-    copy_department_ids,
-    letter_type_id: int | None,
-    correspondent_id: int | None,
-    keywords: str,
-    apply_automatically: bool,
-    position: int,
+    copy_department_ids: list[int] | tuple[int, ...] = (),
+    letter_type_id: int | None = None,
+    correspondent_id: int | None = None,
+    keywords: str = "",
+    apply_automatically: bool = False,
+    position: int = 0,
 ) -> dict:
     """The rule's column values, once every reference is known to be the actor's own."""
     name = (name or "").strip()
