@@ -3,9 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-# Debian packages: the font for generated PDFs (Arabic and Latin); chromium for browser tests.
+# Debian packages: the font for generated PDFs and signature stamps (Arabic and Latin); for the
+# tests: chromium (browser tests), softhsm2 (a PKCS#11 token), poppler-utils' pdfsig and qpdf
+# (independent checks of the PDFs Diwan signs).
 RUN_PACKAGES := fonts-hosny-amiri
-TEST_PACKAGES := $(RUN_PACKAGES) chromium
+TEST_PACKAGES := $(RUN_PACKAGES) chromium softhsm2 poppler-utils qpdf
 
 .PHONY: install run test lint format translations extract-messages bench system-packages-run system-packages-test
 
