@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 # Debian packages: the font for generated PDFs and signature stamps (Arabic and Latin); for the
 # tests: chromium (browser tests), softhsm2 (a PKCS#11 token), poppler-utils' pdfsig and qpdf
-# (independent checks of the PDFs Diwan signs).
+# and libnss3-tools' certutil (independent checks of the PDFs Diwan signs).
 RUN_PACKAGES := fonts-hosny-amiri
-TEST_PACKAGES := $(RUN_PACKAGES) chromium softhsm2 poppler-utils qpdf
+TEST_PACKAGES := $(RUN_PACKAGES) chromium softhsm2 poppler-utils qpdf libnss3-tools
 
 .PHONY: install run test lint format translations extract-messages bench system-packages-run system-packages-test
 

@@ -116,7 +116,10 @@ def demo():
             return
         logins = json.loads(logins_file.read_text())
     else:
-        logins = [login.__dict__ for login in load_demo(db.session)]
+        from app.services.pki import PkiSettings
+
+        settings = PkiSettings.from_config(current_app.config)
+        logins = [login.__dict__ for login in load_demo(db.session, settings)]
         logins_file.touch(mode=0o600)
         logins_file.write_text(json.dumps(logins, ensure_ascii=False, indent=1))
     click.echo("Demo administration logins (kept in instance/demo-logins.json):")
@@ -125,6 +128,8 @@ def demo():
         click.echo(
             f"  {login['username']:<10} {login['password']:<18} {roles:<34} {login['full_name']}"
         )
+        if login.get("signing_secret"):
+            click.echo(f"  {'':<10} signing secret: {login['signing_secret']}")
 
 
 @click.command("verify-audit")

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.database import write_transaction
 from app.deadlines import ACCESS_TO_INFORMATION, COMPLAINT, PLAIN_LETTER
 from app.models import Organisation, Role
+from app.services import circuits, pki
 from app.services import organisations as orgs
+from app.services.actor import Actor
 from app.services.deadlines import rule_columns
+from app.services.pki import PkiSettings
 
 DEMO_CODE = "demo"
 
@@ -60,13 +64,29 @@ REPLY_TEMPLATES = [
 ]
 
 USERS = [
-    # username, full name, roles, department code, locale
-    ("admin", "Salma Bennani · سلمى بناني", [Role.ADMINISTRATOR], "SG", "fr"),
-    ("bo.agent", "يوسف العلوي · Youssef Alaoui", [Role.REGISTRY_OFFICER], "BO", "ar"),
-    ("chef.drh", "Karima Idrissi · كريمة الإدريسي", [Role.DEPARTMENT_HEAD], "DRH", "fr"),
-    ("agent.drh", "محمد أمين التازي · Mohamed Amine Tazi", [Role.AGENT], "DRH", "ar"),
-    ("sg", "Ahmed Chraibi · أحمد الشرايبي", [Role.SIGNATORY, Role.DEPARTMENT_HEAD], "SG", "fr"),
+    # username, full name, roles, department code, locale, title (on signature stamps)
+    ("admin", "Salma Bennani · سلمى بناني", [Role.ADMINISTRATOR], "SG", "fr", ""),
+    ("bo.agent", "يوسف العلوي · Youssef Alaoui", [Role.REGISTRY_OFFICER], "BO", "ar", ""),
+    (
+        "chef.drh",
+        "Karima Idrissi · كريمة الإدريسي",
+        [Role.DEPARTMENT_HEAD],
+        "DRH",
+        "fr",
+        "Directrice des ressources humaines",
+    ),
+    ("agent.drh", "محمد أمين التازي · Mohamed Amine Tazi", [Role.AGENT], "DRH", "ar", ""),
+    (
+        "sg",
+        "Ahmed Chraibi · أحمد الشرايبي",
+        [Role.SIGNATORY, Role.DEPARTMENT_HEAD],
+        "SG",
+        "fr",
+        "الكاتب العام",
+    ),
 ]
+# Replies of the DRH: visa by its head, then the Secretary General's signature.
+REPLY_CIRCUIT = ("Réponse DRH : visa du directeur, signature du SG", "DRH", "SG")
 
 
 @dataclass(frozen=True)
@@ -75,14 +95,18 @@ class DemoLogin:
     password: str
     full_name: str
     roles: list[str]
+    signing_secret: str = ""  # the demo signatory's, chosen for them here only
 
 
 def demo_exists(session: Session) -> bool:
     return session.scalar(select(Organisation.id).where(Organisation.code == DEMO_CODE)) is not None
 
 
-def load_demo(session: Session) -> list[DemoLogin]:
-    """Create the demo administration; passwords are random and returned once for printing."""
+def load_demo(session: Session, pki_settings: PkiSettings | None = None) -> list[DemoLogin]:
+    """Create the demo administration; passwords are random and returned once for printing.
+
+    With ``pki_settings``, the signatory also gets a signing certificate under a random signing
+    secret (a real signatory chooses their own on their account page)."""
     organisation = orgs.create_organisation(
         session,
         None,
@@ -117,10 +141,10 @@ def load_demo(session: Session) -> list[DemoLogin]:
         orgs.create_reply_template(
             session, None, organisation, name=name, language=language, body=body
         )
-    logins = []
-    for username, full_name, roles, department, locale in USERS:
+    logins, users = [], {}
+    for username, full_name, roles, department, locale, title in USERS:
         password = secrets.token_urlsafe(12)
-        orgs.create_user(
+        user = orgs.create_user(
             session,
             None,
             organisation,
@@ -131,5 +155,35 @@ def load_demo(session: Session) -> list[DemoLogin]:
             department=departments[department],
             locale=locale,
         )
-        logins.append(DemoLogin(username, password, full_name, [str(r) for r in roles]))
+        users[username] = user
+        with write_transaction(session):
+            user.title = title
+        signing_secret = ""
+        if pki_settings is not None and Role.SIGNATORY in roles:
+            signing_secret = secrets.token_urlsafe(9)
+            pki.enrol_signatory(
+                session,
+                Actor(user),
+                secret=signing_secret,
+                confirmation=signing_secret,
+                settings=pki_settings,
+            )
+        logins.append(
+            DemoLogin(username, password, full_name, [str(r) for r in roles], signing_secret)
+        )
+    name, visa_department, signing_department = REPLY_CIRCUIT
+    circuits.save_template(
+        session,
+        Actor(users["admin"]),
+        name=name,
+        document_type="reply",
+        steps=[
+            circuits.StepInput(
+                1, "visa", department_id=departments[visa_department].id, role="department_head"
+            ),
+            circuits.StepInput(
+                2, "sign", department_id=departments[signing_department].id, role="signatory"
+            ),
+        ],
+    )
     return logins

@@ -64,7 +64,48 @@ def action_label(action: str):
         "reply.drafted": _l("Reply drafted"),
         "reply.saved": _l("Reply draft saved"),
         "reply.dispatched": _l("Reply dispatched"),
+        "circuit.started": _l("Sent for signature"),
+        "circuit.approved": _l("Visa given"),
+        "circuit.rejected": _l("Sent back"),
+        "circuit.signed": _l("Signed"),
+        "circuit.completed": _l("Circuit completed"),
+        "circuit.withdrawn": _l("Withdrawn from signature"),
+        "circuit.resubmitted": _l("New version submitted"),
+        "circuit.annotated": _l("Remark added"),
+        "circuit.timestamped": _l("Archive time-stamp added"),
     }.get(action, action)
+
+
+def step_status_label(status: str):
+    return {
+        "waiting": _l("Waiting"),
+        "pending": _l("Its turn"),
+        "approved": _l("Visa given"),
+        "signed": _l("Signed"),
+        "rejected": _l("Sent back"),
+        "reset": _l("Cancelled"),
+    }.get(status, status)
+
+
+def circuit_status_label(status: str):
+    return {
+        "in_progress": _l("In progress"),
+        "completed": _l("Completed"),
+        "rejected": _l("Sent back to the author"),
+        "withdrawn": _l("Withdrawn"),
+    }.get(status, status)
+
+
+def version_reason_label(reason: str):
+    return {
+        "submitted": _l("submitted"),
+        "signed": _l("signed"),
+        "timestamped": _l("archive time-stamp"),
+    }.get(reason, reason)
+
+
+def step_action_label(action: str):
+    return {"visa": _l("Visa"), "sign": _l("Signature")}.get(action, action)
 
 
 def assignment_kind_label(kind: str):
@@ -143,6 +184,10 @@ TEMPLATE_HELPERS = {
     "action_label": action_label,
     "field_label": field_label,
     "role_label": role_label,
+    "step_status_label": step_status_label,
+    "circuit_status_label": circuit_status_label,
+    "step_action_label": step_action_label,
+    "version_reason_label": version_reason_label,
     "assignment_kind_label": assignment_kind_label,
     "assignment_state_label": assignment_state_label,
     "outcome_label": outcome_label,

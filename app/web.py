@@ -34,14 +34,19 @@ def init_app(app: Flask) -> None:
     from app.blueprints import (
         admin,
         auth,
+        certificates,
         delegations,
         inbox,
         letters,
         main,
         notifications,
+        parapheur,
+        pki_endpoints,
         processing,
         registry,
         replies,
+        security_keys,
+        verification,
     )
 
     blueprints = (
@@ -55,6 +60,11 @@ def init_app(app: Flask) -> None:
         notifications,
         admin,
         delegations,
+        parapheur,
+        certificates,
+        security_keys,
+        pki_endpoints,
+        verification,
     )
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)

@@ -63,3 +63,18 @@ DEADLINE_CHECK_INTERVAL_S = 3600
 
 # The address users reach Diwan at, for links in e-mails.
 BASE_URL = "http://127.0.0.1:5000"
+
+# Security keys (WebAuthn) confirming a signature are bound to this domain (the RP id): set it to
+# the host name users reach Diwan at (diwan.example.gov.ma). Empty: the host name of each request.
+# Browsers refuse IP addresses here, so reach Diwan by name (localhost works for a trial).
+WEBAUTHN_RP_ID = ""
+
+# Signatures. People's signatures are made at this PAdES level (B-B, B-T, B-LT, B-LTA); B-LT
+# embeds the organisation's CRL so the signature can be checked years later without Diwan.
+SIGNATURE_LEVEL = "B-LT"
+# An RFC 3161 time-stamp authority; empty means the organisation's own, run by Diwan.
+TSA_URL = ""
+# A document time-stamp when a circuit completes (B-LTA), renewed by the worker this many days
+# before the time-stamp authority's certificate expires.
+ARCHIVE_TIMESTAMPS = True
+TIMESTAMP_RENEW_BEFORE_DAYS = 180

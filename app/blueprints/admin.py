@@ -24,13 +24,15 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from app.blueprints import parapheur
 from app.blueprints.choices import contact_choices, department_choices, letter_type_choices
 from app.blueprints.common import current_actor
 from app.extensions import db, login_manager
 from app.forms import ActionForm, language_choices, optional_int
 from app.models import Closure, Contact, Department, LetterType, ReplyTemplate, RoutingRule
+from app.models.signing import CircuitTemplate
 from app.permissions import can_manage_organisation
-from app.services import configuration, routing_rules
+from app.services import circuits, configuration, routing_rules
 from app.services.errors import ServiceError
 from app.services.replies import PLACEHOLDER_NAMES
 
@@ -439,3 +441,63 @@ def reply_template_active(template_id: int, change: str):
             db.session, current_actor(), template, change == "activate"
         )
     return redirect(url_for("admin.reply_templates"))
+
+
+# --- Signature circuit templates ---------------------------------------------------------------
+
+
+class CircuitTemplateForm(FlaskForm):
+    name = StringField(_l("Name of the template"), validators=[DataRequired(), Length(max=200)])
+    document_type = SelectField(_l("Type of document"), choices=parapheur.document_type_choices)
+
+
+def _own_circuit_template(template_id: int) -> CircuitTemplate:
+    template = db.session.get(CircuitTemplate, template_id)
+    if template is None or template.organisation_id != current_user.organisation_id:
+        abort(404)
+    return template
+
+
+@bp.route("/circuit-templates", methods=["GET", "POST"])
+def circuit_templates():
+    form = CircuitTemplateForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            circuits.save_template(
+                db.session,
+                current_actor(),
+                name=form.name.data,
+                document_type=form.document_type.data,
+                steps=parapheur.steps_from_form(),
+            )
+        except ServiceError as error:
+            flash(str(error.message), "error")
+            status = 422
+        else:
+            flash(_("The circuit template was saved."), "success")
+            return redirect(url_for("admin.circuit_templates"))
+    elif form.is_submitted():
+        status = 422
+    templates = db.session.scalars(
+        select(CircuitTemplate)
+        .where(CircuitTemplate.organisation_id == current_user.organisation_id)
+        .order_by(CircuitTemplate.active.desc(), CircuitTemplate.name)
+    )
+    return render_template(
+        "admin/circuit_templates.html",
+        form=form,
+        templates=list(templates),
+        action_form=ActionForm(),
+        targets=parapheur.target_choices(),
+        target_labels=dict(parapheur.target_choices()),
+        rows=range(1, parapheur.STEP_ROWS + 1),
+    ), status
+
+
+@bp.post("/circuit-templates/<int:template_id>/<any(activate, deactivate):change>")
+def circuit_template_active(template_id: int, change: str):
+    template = _own_circuit_template(template_id)
+    if ActionForm().validate_on_submit():
+        circuits.set_template_active(db.session, current_actor(), template, change == "activate")
+    return redirect(url_for("admin.circuit_templates"))

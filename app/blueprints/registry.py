@@ -27,11 +27,12 @@ from app.forms import RegisterFilterForm, RegisterLetterForm, channel_choices
 from app.labels import status_label
 from app.models import LetterStatus, Organisation, Register
 from app.permissions import can_register, can_view_letter, can_view_register
-from app.services import register_export, registration, routing_rules
+from app.services import register_export, registration, routing_rules, signatures
 from app.services.contacts import search_contacts
 from app.services.errors import ServiceError
 from app.services.register_list import RegisterFilter, list_page
 from app.uploads import decode_kept, encode_kept, ingest_all
+from signing.pades import SigningError
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 
@@ -231,6 +232,19 @@ def export(register: str, fmt: str):
     except register_export.ExportTooLarge as error:
         flash(str(error.message), "error")
         return redirect(url_for("registry.register_list", register=register, **request.args))
+    if fmt == "pdf":
+        # A register is a legal record: it leaves sealed by the organisation, so any later
+        # change shows. Unsealed, it is not handed out at all.
+        settings = signatures.SignatureSettings.from_config(current_app.config)
+        try:
+            export_file = signatures.seal(db.session, organisation, export_file, settings)
+        except SigningError:
+            current_app.logger.exception("sealing the register export failed")
+            flash(
+                _("The register could not be sealed; nothing was exported. Try again later."),
+                "error",
+            )
+            return redirect(url_for("registry.register_list", register=register, **request.args))
     filename = f"register-{register}-{flt.date_from or ''}-{flt.date_to or ''}.{fmt}"
     return Response(
         export_file,

@@ -6,18 +6,20 @@ from datetime import date
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from app.blueprints import parapheur
 from app.blueprints.common import current_actor, letter_or_404
 from app.extensions import db
 from app.forms import channel_choices, language_choices, optional_int
 from app.models import Department, Organisation, ReplyTemplate
 from app.permissions import processing_assignment
-from app.services import registration, replies
+from app.services import circuits, registration, replies
 from app.services.errors import ServiceError
 from app.services.reply_document import reply_pdf
 from app.uploads import file_store
@@ -33,6 +35,10 @@ class StartReplyForm(FlaskForm):
 class DraftForm(FlaskForm):
     subject = StringField("subject", validators=[DataRequired(), Length(max=2000)])
     body = TextAreaField("body", validators=[DataRequired(), Length(max=replies.MAX_BODY)])
+
+
+class CircuitForm(FlaskForm):
+    template_id = SelectField(_l("Circuit template"), coerce=optional_int)
 
 
 class DispatchForm(FlaskForm):
@@ -106,9 +112,55 @@ def edit(letter_id: int):
             flash(_("The draft was saved."), "success")
             return redirect(url_for("replies.edit", letter_id=letter.id))
     dispatch_form = DispatchForm()
+    circuit_form = CircuitForm()
+    circuit_form.template_id.choices = parapheur.template_choices()
     return render_template(
-        "replies/edit.html", letter=letter, draft=draft, form=form, dispatch_form=dispatch_form
+        "replies/edit.html",
+        letter=letter,
+        draft=draft,
+        form=form,
+        dispatch_form=dispatch_form,
+        circuit=replies.signature_circuit(db.session, draft),
+        circuit_form=circuit_form,
+        targets=parapheur.target_choices(),
+        rows=range(1, 4),
     ), (422 if form.is_submitted() else 200)
+
+
+@bp.post("/<int:letter_id>/reply/circuit")
+@login_required
+def send_for_signature(letter_id: int):
+    """The reply, as its PDF now, goes into a visa and signature circuit."""
+    letter = letter_or_404(letter_id)
+    _processing_or_403(letter)
+    draft = replies.current_draft(db.session, letter)
+    form = CircuitForm()
+    form.template_id.choices = parapheur.template_choices()
+    if draft is None or not form.validate_on_submit():
+        abort(400)
+    try:
+        if replies.signature_circuit(db.session, draft) is not None:
+            raise ServiceError(_("This reply is already in a signature circuit."))
+        steps = parapheur.chosen_steps(form.template_id.data)
+        pdf = _render(None, draft, letter)
+        sha = file_store().put_bytes(pdf)
+        circuit = circuits.start(
+            db.session,
+            current_actor(),
+            title=draft.subject,
+            document_type="reply",
+            pdf_sha256=sha,
+            size=len(pdf),
+            pages=circuits.page_count(pdf),
+            steps=steps,
+            letter=letter,
+            reply_draft=draft,
+        )
+    except ServiceError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("replies.edit", letter_id=letter.id))
+    flash(_("The reply was sent for signature."), "success")
+    return redirect(url_for("parapheur.show", circuit_id=circuit.id))
 
 
 def _render(outgoing, draft, letter):

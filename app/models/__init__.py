@@ -30,6 +30,21 @@ from app.models.routing import (
     ReplyTemplate,
     RoutingRule,
 )
+from app.models.security_key import SecurityKey as SecurityKey
+from app.models.signing import (
+    CertificatePurpose,
+    Circuit,
+    CircuitAnnotation,
+    CircuitStatus,
+    CircuitStep,
+    CircuitTemplate,
+    CircuitVersion,
+    KeyStorage,
+    RevocationList,
+    SigningCertificate,
+    StepAction,
+    StepStatus,
+)
 
 __all__ = [
     "LANGUAGES",
@@ -39,7 +54,14 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "CertificatePurpose",
     "Channel",
+    "Circuit",
+    "CircuitAnnotation",
+    "CircuitStatus",
+    "CircuitStep",
+    "CircuitTemplate",
+    "CircuitVersion",
     "Closure",
     "Contact",
     "ContactKind",
@@ -47,6 +69,7 @@ __all__ = [
     "Department",
     "Document",
     "DocumentVersion",
+    "KeyStorage",
     "Letter",
     "LetterLink",
     "LetterStatus",
@@ -61,8 +84,12 @@ __all__ = [
     "RegistryCounter",
     "ReplyDraft",
     "ReplyTemplate",
+    "RevocationList",
     "Role",
     "RoutingRule",
+    "SigningCertificate",
+    "StepAction",
+    "StepStatus",
     "User",
     "UserRole",
 ]

@@ -21,6 +21,7 @@ from app.files.intake import IngestedFile
 from app.files.store import FileStore
 from app.models import Letter, Organisation, Outcome, Register, ReplyDraft, ReplyTemplate
 from app.models.base import utcnow
+from app.models.signing import Circuit, CircuitStatus
 from app.permissions import processing_assignment
 from app.services import audit, registration
 from app.services.actor import Actor
@@ -107,10 +108,26 @@ def start_draft(
     return draft
 
 
+def signature_circuit(session: Session, draft: ReplyDraft) -> Circuit | None:
+    """The draft's circuit in progress or completed (the signed reply), if any."""
+    return session.scalar(
+        select(Circuit)
+        .where(
+            Circuit.reply_draft_id == draft.id,
+            Circuit.status.in_((CircuitStatus.IN_PROGRESS, CircuitStatus.COMPLETED)),
+        )
+        .order_by(Circuit.id.desc())
+    )
+
+
 def save_draft(session: Session, actor: Actor, draft: ReplyDraft, subject: str, body: str) -> None:
     letter = session.get(Letter, draft.letter_id)
     _require_processing(actor, letter)
     _check_text(subject, body)
+    if signature_circuit(session, draft) is not None:
+        raise ServiceError(
+            _l("The reply was sent for signature: withdraw it from its circuit to change it.")
+        )
     with write_transaction(session):
         draft.subject = subject.strip()
         draft.body = body.strip()
@@ -128,11 +145,18 @@ def dispatch(
     numbering_settings: registration.NumberingSettings,
     render_pdf: Callable[[Letter, ReplyDraft], bytes],
 ) -> Letter:
-    """Register the reply as an outgoing letter with its PDF and close the incoming letter."""
+    """Register the reply as an outgoing letter with its PDF and close the incoming letter.
+
+    A reply that went through a signature circuit is dispatched as signed, byte for byte (its
+    outgoing number is in the register, not written into the signed PDF)."""
     incoming = session.get(Letter, draft.letter_id)
     _require_processing(actor, incoming)
     if draft.outgoing_letter_id is not None:
         raise ServiceError(_l("This reply was already dispatched."))
+    circuit = signature_circuit(session, draft)
+    if circuit is not None and circuit.status != CircuitStatus.COMPLETED:
+        raise ServiceError(_l("The reply is still waiting for its visas and signatures."))
+    signed = store.open_verified(circuit.current_version.sha256) if circuit else None
     _check_text(draft.subject, draft.body)
     data = registration.LetterInput(
         register=Register.OUTGOING,
@@ -147,7 +171,7 @@ def dispatch(
     with write_transaction(session):
         outgoing = registration.record_letter(session, actor, data, numbering_settings)
         outgoing.letter_date = outgoing.registered_at.date()
-        pdf = render_pdf(outgoing, draft)
+        pdf = signed if signed is not None else render_pdf(outgoing, draft)
         sha = store.put_bytes(pdf)  # written before the rows naming it commit
         pages = len(PdfReader(io.BytesIO(pdf)).pages)
         name = f"{outgoing.number.replace('/', '-')}.pdf"
@@ -156,7 +180,11 @@ def dispatch(
         draft.outgoing_letter_id = outgoing.id
         record_closing(session, actor, incoming, Outcome.ANSWERED, "", reply=outgoing.number)
         audit.record_on_letter(
-            session, actor, incoming, "reply.dispatched", {"number": outgoing.number, "sha256": sha}
+            session,
+            actor,
+            incoming,
+            "reply.dispatched",
+            {"number": outgoing.number, "sha256": sha, "signed": signed is not None},
         )
     return outgoing
 
