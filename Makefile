@@ -67,3 +67,5 @@ format: $(VENV)/.installed
 bench: install
 	$(BIN)/python bench/numbering.py
 	$(BIN)/python bench/register_listing.py
+	$(BIN)/python bench/signing.py
+	$(BIN)/python bench/validation.py

@@ -1,4 +1,5 @@
-"""The background worker: sends the e-mail outbox and runs the periodic deadline check.
+"""The background worker: sends the e-mail outbox and runs the periodic checks (deadlines,
+revocation lists, archive time-stamps of signed documents).
 
 Everything it does is recorded in the database first (the outbox rows, the notifications), so a
 crash or a restart loses nothing: unsent e-mails are simply sent on the next round.
@@ -11,6 +12,7 @@ import smtplib
 import time
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
@@ -18,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from app.database import write_transaction
 from app.extensions import db
+from app.files.store import FileStore
 from app.models import OutgoingEmail
 from app.models.base import utcnow
-from app.services import reminders
+from app.services import reminders, signatures
 
 log = logging.getLogger("diwan.worker")
 
@@ -80,6 +83,18 @@ def _deliver(config, email: OutgoingEmail) -> None:
         smtp.send_message(message)
 
 
+def _signature_upkeep(app: Flask) -> dict:
+    """Fresh CRLs, and new archive time-stamps (B-LTA) before the old ones' certificates expire."""
+    settings = signatures.SignatureSettings.from_config(app.config)
+    report = {"crls_issued": signatures.refresh_revocation_lists(db.session, settings)}
+    if settings.archive_timestamps:
+        store = FileStore(Path(app.config["FILE_STORE"]))
+        report["timestamps_renewed"] = signatures.renew_archive_timestamps(
+            db.session, store=store, settings=settings
+        )
+    return report
+
+
 def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True) -> dict:
     with app.app_context():
         report = {}
@@ -88,6 +103,7 @@ def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True
             result = reminders.check_deadlines(db.session, today or date.today(), settings)
             report["notifications"] = result.notifications
             report["emails_queued"] = result.emails
+            report.update(_signature_upkeep(app))
         report["emails_sent"] = send_pending_emails(db.session, app.config)
         db.session.remove()
         return report

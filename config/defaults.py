@@ -78,3 +78,7 @@ TSA_URL = ""
 # before the time-stamp authority's certificate expires.
 ARCHIVE_TIMESTAMPS = True
 TIMESTAMP_RENEW_BEFORE_DAYS = 180
+# Public signature checks (/verify) and Diwan's RFC 3161 time-stamp authority (/pki/<org>/tsa),
+# per client address.
+VERIFY_RATE_LIMIT = "20 per minute"
+TSA_RATE_LIMIT = "60 per minute"

@@ -27,10 +27,11 @@ from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper, Signer
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.validation import validate_pdf_timestamp
+from pyhanko.sign.validation import async_validate_pdf_timestamp
 from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader, PdfWriter
 
+from signing.asyncio_bridge import run
 from signing.signer import to_asn1
 from signing.stamp import StampSpec, stamp_style
 
@@ -232,7 +233,7 @@ def sign_pdf(
         new_field_spec=field_spec,
     )
     try:
-        output = pdf_signer.sign_pdf(writer)
+        output = run(lambda: pdf_signer.async_sign_pdf(writer))
     except Exception as exc:  # see _refusal
         raise _refusal("signed", exc) from exc
     return output.getvalue()
@@ -252,7 +253,7 @@ def add_document_timestamp(
     timestamps = reader.embedded_timestamp_signatures
     try:
         if timestamps:
-            status = validate_pdf_timestamp(timestamps[-1], validation.context())
+            status = run(lambda: async_validate_pdf_timestamp(timestamps[-1], validation.context()))
             if not (status.intact and status.valid and status.trusted):
                 raise SigningError(
                     f"the newest document time-stamp does not validate ({status.summary()})"
@@ -260,8 +261,10 @@ def add_document_timestamp(
         stamper = PdfTimeStamper(
             timestamper, field_name=next_field_name(_top_level_field_names(reader), "Timestamp")
         )
-        output = stamper.update_archival_timestamp_chain(
-            reader, validation.context(), in_place=False, default_md_algorithm=DIGEST
+        output = run(
+            lambda: stamper.async_update_archival_timestamp_chain(
+                reader, validation.context(), in_place=False, default_md_algorithm=DIGEST
+            )
         )
     except SigningError:
         raise

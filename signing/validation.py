@@ -21,15 +21,21 @@ Modifications are judged by pyHanko's difference analysis with two additions (_A
 a new signature field created and signed after a signature is a later signature, not form
 filling (every signature is checked on its own, so it only passes if it is valid itself), and
 markup annotations (comments, highlights, stamps...) appended to pages, with fresh objects only,
-are a permitted change at the ANNOTATIONS level (REVIEW) instead of an unexplained one.
+are a permitted change at the ANNOTATIONS level (REVIEW) instead of an unexplained one. Filling a
+signature field that already existed when an earlier signature was made stays form filling
+(REVIEW): its appearance was part of what the earlier signer saw. Bytes after the last %%EOF that
+no signature covers are a modification (pyHanko tolerates a kilobyte of them).
 
 Trust and revocation: chains are checked at `now` (default: the current time) against
 `trust_roots` only, never the operating system's list. A signer whose issuer published a CRL we
 were given (or any signer when `allow_fetching`) is checked in "hard-fail" mode: its status must
 be established, or the verdict is INDETERMINATE "revocation-unknown". Other signers are checked
 in "soft-fail" mode: a revocation is still caught if a CRL we hold lists it, otherwise the report
-says "not-checked". There is no long-term (LTV) validation at the time of an earlier time-stamp:
-a certificate that has expired since signing gives INDETERMINATE "expired-since-signing".
+says "not-checked". A revoked signer is INVALID whatever the revocation date. There is no
+long-term (LTV) validation at the time of an earlier time-stamp: a certificate that has expired
+since signing gives INDETERMINATE "expired-since-signing". The signing time the signer claims is
+only used against it: a certificate not valid at that time (or at a trusted time-stamp's time)
+is INVALID "expired". Signing certificates must assert nonRepudiation or digitalSignature.
 
 `validate` never raises: exceptions become INDETERMINATE "library-error" (exception class in
 "detail"), memory exhaustion INDETERMINATE "resources". It does not limit time or memory itself:
@@ -38,9 +44,9 @@ run untrusted files through signing.isolation.validate_isolated.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +79,8 @@ from pyhanko.sign.validation import (
     async_validate_pdf_timestamp,
 )
 from pyhanko_certvalidator import ValidationContext
+
+from signing.asyncio_bridge import run as run_coroutine
 
 VERDICTS = ("VALID", "REVIEW", "INVALID", "INDETERMINATE", "UNSIGNED")
 
@@ -149,7 +157,8 @@ def validate(
             report["reasons"] = ["unreadable"]
             return report
         report["pages"] = _page_count(reader)
-        entries = asyncio.run(_check_all(reader, material))
+        # pyHanko is asynchronous; the bridge also works under a running event loop.
+        entries = run_coroutine(lambda: _check_all(reader, material))
         _flag_trailing_data(pdf, entries)
     except MemoryError:
         report["reasons"] = ["resources"]
@@ -307,12 +316,11 @@ def _embedded_signatures(reader: PdfFileReader) -> list[tuple[str, Any]]:
             raise
         except Exception as exc:
             found.append((name, exc))
-    order = {id(e): i for i, (_n, e) in enumerate(found)}
+    # In the order they were made; those that could not be read last, in field order (stable).
     return sorted(
         found,
         key=lambda item: (
-            item[1].signed_revision if isinstance(item[1], EmbeddedPdfSignature) else 1 << 30,
-            order[id(item[1])],
+            item[1].signed_revision if isinstance(item[1], EmbeddedPdfSignature) else math.inf
         ),
     )
 
@@ -378,35 +386,42 @@ async def _check_signature(
 ) -> dict[str, Any]:
     entry = _blank_entry("signature", embedded.field_name)
     try:
-        mode = material.mode_for(embedded.signer_cert)
-        context = material.context(mode)
-        # The difference analysis runs separately (below), so that a library failure there
-        # still leaves the cryptographic findings in the report.
-        status = await async_validate_pdf_signature(
-            embedded,
-            signer_validation_context=context,
-            ts_validation_context=context,
-            key_usage_settings=_KEY_USAGE,
-            skip_diff=True,
-        )
+        await _examine_signature(entry, reader, embedded, material, timestamp_revisions)
     except MemoryError:
         raise
-    except Exception as exc:
-        return _library_failure(entry, exc)
-    reasons: list[str] = []
+    except Exception as exc:  # what was found before stays in the entry
+        _library_failure(entry, exc)
+    entry["verdict"] = _entry_verdict(entry["reasons"])
+    return entry
+
+
+async def _examine_signature(
+    entry: dict[str, Any],
+    reader: PdfFileReader,
+    embedded: EmbeddedPdfSignature,
+    material: _Material,
+    timestamp_revisions: list[int],
+) -> None:
+    mode = material.mode_for(embedded.signer_cert)
+    context = material.context(mode)
+    # The difference analysis runs separately (below), so that a library failure there still
+    # leaves the cryptographic findings in the report.
+    status = await async_validate_pdf_signature(
+        embedded,
+        signer_validation_context=context,
+        ts_validation_context=context,
+        key_usage_settings=_KEY_USAGE,
+        skip_diff=True,
+    )
+    reasons = entry["reasons"]
     entry.update(
         signer=_describe(status.signing_cert),
         signing_time=_iso(status.signer_reported_dt),
-        level=_level(reader, embedded, status, timestamp_revisions),
         intact=status.intact,
         valid=status.valid,
         trusted=status.trusted,
         coverage=_coverage_name(status.coverage),
-        chain=_chain(status),
     )
-    tst = status.timestamp_validity
-    if tst is not None:
-        entry["timestamp_time"] = _iso(tst.timestamp)
     reasons += _integrity_reasons(status)
     reasons += _timestamp_token_reasons(status)
     if status.intact and status.valid:
@@ -417,21 +432,32 @@ async def _check_signature(
         reasons.append("seed-value-violation")
     reasons += _modification_reasons(entry, embedded, status.coverage)
     entry["reasons"] = _unique(reasons)
-    entry["verdict"] = _entry_verdict(entry["reasons"])
-    return entry
+    tst = status.timestamp_validity
+    entry["timestamp_time"] = _iso(tst.timestamp) if tst is not None else None
+    entry["chain"] = _chain(status)
+    entry["level"] = _level(reader, embedded, status, timestamp_revisions)
 
 
 async def _check_timestamp(embedded: EmbeddedPdfSignature, material: _Material) -> dict[str, Any]:
     entry = _blank_entry("document-timestamp", embedded.field_name)
     try:
-        mode = material.mode_for(embedded.signer_cert)
-        status = await async_validate_pdf_timestamp(
-            embedded, validation_context=material.context(mode), skip_diff=True
-        )
+        await _examine_timestamp(entry, embedded, material)
     except MemoryError:
         raise
     except Exception as exc:
-        return _library_failure(entry, exc)
+        _library_failure(entry, exc)
+    entry["verdict"] = _entry_verdict(entry["reasons"])
+    return entry
+
+
+async def _examine_timestamp(
+    entry: dict[str, Any], embedded: EmbeddedPdfSignature, material: _Material
+) -> None:
+    mode = material.mode_for(embedded.signer_cert)
+    status = await async_validate_pdf_timestamp(
+        embedded, validation_context=material.context(mode), skip_diff=True
+    )
+    reasons = entry["reasons"]
     entry.update(
         signer=_describe(status.signing_cert),
         timestamp_time=_iso(status.timestamp),
@@ -439,23 +465,19 @@ async def _check_timestamp(embedded: EmbeddedPdfSignature, material: _Material) 
         valid=status.valid,
         trusted=status.trusted,
         coverage=_coverage_name(status.coverage),
-        chain=_chain(status),
     )
-    reasons = _integrity_reasons(status)
+    reasons += _integrity_reasons(status)
     if status.intact and status.valid:
         trust_reasons, entry["revocation"] = _trust_reasons(status, mode)
         reasons += ["untrusted-timestamp" if r == "untrusted" else r for r in trust_reasons]
     reasons += _modification_reasons(entry, embedded, status.coverage)
     entry["reasons"] = _unique(reasons)
-    entry["verdict"] = _entry_verdict(entry["reasons"])
-    return entry
+    entry["chain"] = _chain(status)
 
 
-def _library_failure(entry: dict[str, Any], exc: Exception) -> dict[str, Any]:
-    entry["reasons"] = ["library-error"]
+def _library_failure(entry: dict[str, Any], exc: Exception) -> None:
+    entry["reasons"] = _unique([*entry["reasons"], "library-error"])
     entry["detail"] = type(exc).__name__
-    entry["verdict"] = "INDETERMINATE"
-    return entry
 
 
 def _integrity_reasons(status) -> list[str]:

@@ -173,3 +173,10 @@ def pg_app(tmp_path):
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API leaves an event loop running in the main thread
+    for the rest of the session, where code that calls asyncio.run (pyHanko's synchronous API in
+    the signing tests) could no longer run."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

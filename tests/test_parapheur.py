@@ -15,7 +15,13 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, Letter, Role
-from app.models.signing import Circuit, CircuitStep, CircuitVersion, SigningCertificate
+from app.models.signing import (
+    Circuit,
+    CircuitStep,
+    CircuitTemplate,
+    CircuitVersion,
+    SigningCertificate,
+)
 from app.services import organisations as orgs
 from app.services import pki as pki_service
 from app.services.actor import Actor
@@ -311,3 +317,110 @@ def test_reject_to_the_author_ends_the_circuit(app, world, reply_in_circuit, cli
     # The draft can be edited again and sent into a new circuit.
     page = head.get(f"/letters/{letter.id}/reply").get_data(as_text=True)
     assert "send_for_signature" in page
+
+
+def _pdf(pages=2) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(595, 842)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_template_upload_annotation_and_batch_signing(app, world, director, client_for):
+    admin = client_for("admin")
+    token = csrf_token(admin, "/admin/circuit-templates")
+    response = admin.post(
+        "/admin/circuit-templates",
+        data={
+            "csrf_token": token,
+            "name": "Décision : signature du directeur",
+            "document_type": "decision",
+            "step_position": ["1"],
+            "step_action": ["sign"],
+            "step_target": [f"u:{director.id}"],
+        },
+    )
+    assert response.status_code == 302
+    template = db.session.scalar(select(CircuitTemplate))
+    assert template.steps[0]["assignee_id"] == director.id
+    # A template naming a person of another organisation is refused.
+    refused = admin.post(
+        "/admin/circuit-templates",
+        data={
+            "csrf_token": token,
+            "name": "Bad",
+            "document_type": "decision",
+            "step_position": ["1"],
+            "step_action": ["sign"],
+            "step_target": [f"u:{world.other_officer.id}"],
+        },
+    )
+    assert refused.status_code == 422
+    assert client_for("agent").get("/admin/circuit-templates").status_code == 403
+
+    author = client_for("officer")
+    for title in ("Décision 1", "Décision 2"):
+        token = csrf_token(author, "/parapheur/new")
+        response = author.post(
+            "/parapheur/new",
+            data={
+                "csrf_token": token,
+                "title": title,
+                "document_type": "decision",
+                "template_id": str(template.id),
+                "document": (io.BytesIO(_pdf()), f"{title}.pdf"),
+            },
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+    # Not a PDF: refused with a message, no circuit.
+    token = csrf_token(author, "/parapheur/new")
+    response = author.post(
+        "/parapheur/new",
+        data={
+            "csrf_token": token,
+            "title": "Texte",
+            "document_type": "memo",
+            "template_id": str(template.id),
+            "document": (io.BytesIO(b"just text"), "note.txt"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert db.session.scalar(select(func.count(Circuit.id))) == 2
+
+    boss = client_for("director")
+    enrol(boss)
+    first = db.session.scalar(select(Circuit).where(Circuit.title == "Décision 1"))
+    token = csrf_token(boss, f"/parapheur/{first.id}")
+    boss.post(
+        f"/parapheur/{first.id}/annotate",
+        data={"csrf_token": token, "page": 2, "x": 0.5, "y": 0.25, "text": "Date à vérifier"},
+    )
+    assert "Date à vérifier" in boss.get(f"/parapheur/{first.id}").get_data(as_text=True)
+
+    basket = boss.get("/parapheur/").get_data(as_text=True)
+    step_ids = re.findall(r'name="step_id" value="(\d+)"', basket)
+    assert len(step_ids) == 2
+    token = csrf_token(boss, "/parapheur/")
+    wrong = boss.post(
+        "/parapheur/sign-batch",
+        data={"csrf_token": token, "secret": "wrong-secret", "step_id": step_ids},
+        follow_redirects=True,
+    )
+    assert "Wrong signing secret" in _flash(wrong.get_data(as_text=True))
+    done = boss.post(
+        "/parapheur/sign-batch",
+        data={"csrf_token": token, "secret": SECRET, "step_id": step_ids},
+        follow_redirects=True,
+    )
+    assert "2 documents signed." in _flash(done.get_data(as_text=True))
+    db.session.expire_all()
+    from signing.validation import validate
+
+    for circuit in db.session.scalars(select(Circuit)):
+        assert circuit.status == "completed"
+        pdf = file_store().open_verified(circuit.current_version.sha256)
+        assert validate(pdf, trust_roots=[_ca(world)])["verdict"] == "VALID"

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.extensions import db
+from app.services import organisations as orgs
 from app.services import pki
 from app.services.actor import Actor
 
@@ -28,6 +29,24 @@ def _fresh_key_cache(monkeypatch):
 
 def settings(app) -> pki.PkiSettings:
     return pki.PkiSettings.from_config(app.config)
+
+
+@pytest.fixture(autouse=True)
+def _organisation_pki(app, world):
+    """Both organisations have their PKI (made at a first signature or seal; never by a GET)."""
+    pki.ensure_organisation_pki(db.session, world.org, settings(app))
+    pki.ensure_organisation_pki(db.session, world.other_org, settings(app))
+
+
+def test_an_organisation_without_pki_is_not_served_and_gets_none(app, world):
+    third = orgs.create_organisation(
+        db.session, None, code="third", name_ar="بلدية", name_fr="Commune"
+    )
+    client = app.test_client()
+    for path in ("crl", "ca.pem"):
+        assert client.get(f"/pki/third/{path}").status_code == 404
+    assert client.post("/pki/third/tsa", data=b"x", content_type=TSA_QUERY).status_code == 404
+    assert not pki.has_pki(db.session, third)
 
 
 def served_ca(client, code: str = "mtn") -> x509.Certificate:

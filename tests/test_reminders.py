@@ -25,7 +25,8 @@ def run_once(app, today):
     transaction so it sees what the worker committed."""
     report = worker_round(app, today=today)
     db.session.commit()
-    return report
+    # The deadline and e-mail figures (the round's signature upkeep is tested elsewhere).
+    return {key: report[key] for key in ("notifications", "emails_queued", "emails_sent")}
 
 
 class Inbox:

@@ -243,6 +243,15 @@ def test_a_copy_that_is_not_a_pdf_is_refused(app, world):
     assert "This file is not a PDF." in response.get_data(as_text=True)
 
 
+def test_the_document_page_is_rate_limited_too(app, world):
+    # Every view validates the document in a child process.
+    app.config["VERIFY_RATE_LIMIT"] = "1 per minute"
+    url = f"/verify/{start_circuit(app, world, blank_pdf()).verification_token}"
+    client = app.test_client()
+    assert client.get(url).status_code == 200
+    assert client.get(url).status_code == 429
+
+
 def test_a_damaged_stored_document_is_said_so(app, world):
     pdf = sealed(app, world.org)
     circuit = start_circuit(app, world, pdf)

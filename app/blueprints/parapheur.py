@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import force_locale, format_datetime, get_locale
+from flask_babel import force_locale, format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -312,6 +313,22 @@ def batch_digest(steps: list[CircuitStep]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+def stamp_placement(sizes: list[tuple[float, float]]) -> dict:
+    """Where the sign form puts the stamp: where the signer placed it before a failed attempt
+    (page, x, y in the query string), else near the bottom corner of the last page."""
+    page = request.args.get("page", type=int)
+    x = request.args.get("x", type=float)
+    y = request.args.get("y", type=float)
+    if (
+        page is not None
+        and 1 <= page <= len(sizes)
+        and all(v is not None and math.isfinite(v) and v >= 0 for v in (x, y))
+    ):
+        return {"page": page, "x": x, "y": y}
+    last_width = sizes[-1][0] if sizes else 595.0
+    return {"page": max(len(sizes), 1), "x": max(last_width - STAMP_SIZE[0] - 56, 0), "y": 56}
+
+
 # -- pages -----------------------------------------------------------------------------------
 
 
@@ -380,13 +397,7 @@ def show(circuit_id: int):
     except ServiceError as error:
         flash(str(error.message), "error")
         sizes, sign_step = [], None
-    last_width = sizes[-1][0] if sizes else 595.0
-    sign_form = SignForm(
-        version_id=version.id,
-        page=max(len(sizes), 1),
-        x=max(last_width - STAMP_SIZE[0] - 56, 0),
-        y=56,
-    )
+    sign_form = SignForm(version_id=version.id, **stamp_placement(sizes))
     return render_template(
         "parapheur/show.html",
         circuit=circuit,
@@ -548,8 +559,17 @@ def sign(step_id: int):
         _archive_if_completed(circuit)
     except ServiceError as error:
         flash(str(error.message), "error")
-    else:
-        flash(_("The document is signed."), "success")
+        # Back to the page with the stamp where the signer put it, to try again.
+        return redirect(
+            url_for(
+                "parapheur.show",
+                circuit_id=circuit.id,
+                page=form.page.data,
+                x=form.x.data,
+                y=form.y.data,
+            )
+        )
+    flash(_("The document is signed."), "success")
     return _back(circuit.id)
 
 
@@ -595,7 +615,10 @@ def sign_batch():
     except ServiceError as error:
         flash(str(error.message), "error")
     else:
-        flash(_("%(count)s documents signed.", count=len(made)), "success")
+        flash(
+            ngettext("%(num)s document signed.", "%(num)s documents signed.", len(made)),
+            "success",
+        )
     return redirect(url_for("parapheur.index"))
 
 

@@ -25,8 +25,9 @@ def _tsa_limit() -> str:
 
 
 def _organisation_or_404(code: str) -> Organisation:
+    """An organisation that has its PKI: an anonymous request never creates one."""
     organisation = db.session.scalar(select(Organisation).where(Organisation.code == code))
-    if organisation is None:
+    if organisation is None or not pki.has_pki(db.session, organisation):
         abort(404)
     return organisation
 

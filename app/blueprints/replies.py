@@ -142,7 +142,8 @@ def send_for_signature(letter_id: int):
         if replies.signature_circuit(db.session, draft) is not None:
             raise ServiceError(_("This reply is already in a signature circuit."))
         steps = parapheur.chosen_steps(form.template_id.data)
-        pdf = _render(None, draft, letter)
+        signer = circuits.expected_signer(db.session, letter.organisation_id, steps)
+        pdf = _render(None, draft, letter, signer=signer)
         sha = file_store().put_bytes(pdf)
         circuit = circuits.start(
             db.session,
@@ -163,7 +164,7 @@ def send_for_signature(letter_id: int):
     return redirect(url_for("parapheur.show", circuit_id=circuit.id))
 
 
-def _render(outgoing, draft, letter):
+def _render(outgoing, draft, letter, signer=None):
     organisation = db.session.get(Organisation, letter.organisation_id)
     assignment = processing_assignment(current_user, letter)
     department = db.session.get(Department, assignment.department_id) if assignment else None
@@ -173,7 +174,7 @@ def _render(outgoing, draft, letter):
         incoming=letter,
         organisation=organisation,
         department=department,
-        signer=current_user,
+        signer=signer or current_user,
     )
 
 

@@ -190,6 +190,8 @@ def render_page(args: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(page_index, int) or not isinstance(width, int) or width < 1:
         raise ValueError("page and width must be integers, width positive")
     document = pdfium.PdfDocument(args["path"])
+    # Form widgets (a signature's visible stamp among them) are drawn only with forms loaded.
+    document.init_forms()
     count = len(document)
     if not 0 <= page_index < count:
         raise IndexError(f"page {page_index} out of range: the document has {count} pages")

@@ -354,7 +354,11 @@ def _check_turn(session, actor: Actor, step: CircuitStep, action: str, version_i
     if step.status != StepStatus.PENDING:
         raise ServiceError(_l("It is not this step's turn yet."))
     if step.action != action:
-        raise ServiceError(_l("This step is a %(action)s.", action=action_label(step.action)))
+        raise ServiceError(
+            _l("This step is a visa.")
+            if step.action == StepAction.VISA
+            else _l("This step is a signature.")
+        )
     _check_visas_cover(circuit)
     return absent
 
@@ -372,10 +376,6 @@ def _check_visas_cover(circuit: Circuit) -> None:
                     name=step.acted_by.full_name if step.acted_by else "",
                 )
             )
-
-
-def action_label(action: str) -> str:
-    return str(_l("visa") if action == StepAction.VISA else _l("signature"))
 
 
 def _mark_done(step, actor, absent, status, version_id, comment="", evidence=None) -> None:
@@ -691,3 +691,24 @@ def set_template_active(session: Session, actor: Actor, template: CircuitTemplat
             object_id=template.id,
             data={"name": template.name},
         )
+
+
+def expected_signer(session: Session, organisation_id: int, steps: Sequence[StepInput]):
+    """Who will sign last: the person the last signature step names, or the first holder of
+    its role (the name printed under a reply sent for signature)."""
+    signing = [step for step in steps if step.action == StepAction.SIGN]
+    if not signing:
+        return None
+    last = max(signing, key=lambda step: step.position)
+    if last.assignee_id is not None:
+        return session.get(User, last.assignee_id)
+    holders = session.scalars(
+        select(User)
+        .where(
+            User.organisation_id == organisation_id,
+            User.department_id == last.department_id,
+            User.active.is_(True),
+        )
+        .order_by(User.id)
+    )
+    return next((user for user in holders if user.has_role(last.role)), None)

@@ -159,6 +159,10 @@ def _open_server(row: SigningCertificate, settings: PkiSettings, chain=()) -> pk
     return identity
 
 
+def has_pki(session: Session, organisation: Organisation) -> bool:
+    return _server_row(session, organisation.id, CertificatePurpose.AUTHORITY) is not None
+
+
 def ensure_organisation_pki(
     session: Session, organisation: Organisation, settings: PkiSettings
 ) -> OrganisationPki:

@@ -43,7 +43,7 @@ def reply_pdf(
             subject=draft.subject,
             reference_line=_("Reference: %(reference)s", reference=reference),
             body=draft.body,
-            signature_lines=[signer.full_name],
+            signature_lines=[line for line in (signer.full_name, signer.title) if line],
             rtl=language == "ar",
             lang=language,
         )

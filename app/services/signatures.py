@@ -176,3 +176,26 @@ def renew_archive_timestamps(
     for circuit in due:
         archive(session, circuit, store=store, settings=settings)
     return len(due)
+
+
+def refresh_revocation_lists(session: Session, settings: SignatureSettings) -> int:
+    """Issue a new CRL for each organisation whose newest is close to its next update (so the
+    one served at the CRL address never goes stale). Returns how many were issued."""
+    from app.models.signing import CertificatePurpose, RevocationList, SigningCertificate
+    from app.services.pki import current_crl
+
+    issued = 0
+    with_pki = session.scalars(
+        select(SigningCertificate.organisation_id).where(
+            SigningCertificate.purpose == CertificatePurpose.AUTHORITY
+        )
+    ).all()
+    for organisation_id in sorted(set(with_pki)):
+        before = session.scalar(
+            select(RevocationList.number)
+            .where(RevocationList.organisation_id == organisation_id)
+            .order_by(RevocationList.number.desc())
+        )
+        crl = current_crl(session, session.get(Organisation, organisation_id), settings.pki)
+        issued += crl.number != before
+    return issued

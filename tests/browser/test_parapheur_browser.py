@@ -3,9 +3,10 @@
 DRH's agent drafts the reply to a letter and sends it into a circuit: a visa by the head of DRH,
 then the director's signature. The director has made a signing certificate and registered a
 security key (chromium's virtual authenticator, through the DevTools protocol). The head gives
-the visa; the director, in Arabic, drags the stamp to its place and signs, confirming with the
-key. The signed PDF is valid for Diwan and for poppler's pdfsig (NSS trusting the organisation's
-CA), its stamp is where it was dragged, and the agent dispatches it with its outgoing number.
+the visa; the director, in Arabic, drags the stamp to its place, mistypes the signing secret
+(refused, the stamp stays where it was put), then signs, confirming with the key. The signed
+PDF is valid for Diwan and for poppler's pdfsig (NSS trusting the organisation's CA), its stamp
+is drawn where it was dragged, and the agent dispatches it with its outgoing number.
 
 As in the other browser tests, elements are found by names, classes and data attributes, and
 the assertions are on data, never on the interface wording, which is still being translated.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -23,6 +25,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from cryptography import x509
+from PIL import Image
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -32,7 +35,6 @@ from app.models import Letter, User
 from app.models.signing import Circuit, SigningCertificate
 from app.services import routing
 from app.services.actor import Actor
-from app.uploads import file_store
 from signing.validation import validate
 from tests.browser.test_registry_browser import switch_language
 from tests.browser.webauthn_helpers import add_virtual_authenticator, localhost, virtual_credentials
@@ -125,6 +127,28 @@ def validate_outside_playwright(pdf: bytes, trust_roots) -> dict:
     asyncio.run, which refuses to start where Playwright's sync API already runs an event loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(validate, pdf, trust_roots=trust_roots).result()
+
+
+def page_image(page: Page, src: str) -> Image.Image:
+    response = page.request.get(src)
+    assert response.ok, response.status
+    return Image.open(io.BytesIO(response.body())).convert("L")
+
+
+def ink_inside(image: Image.Image, box_pt, width_pt: float, height_pt: float) -> float:
+    """The share of dark pixels of a page image inside a box given in PDF points."""
+    scale = image.width / width_pt
+    left, bottom, right, top = box_pt
+    crop = image.crop(
+        (
+            round(left * scale),
+            round((height_pt - top) * scale),
+            round(right * scale),
+            round((height_pt - bottom) * scale),
+        )
+    )
+    dark = sum(crop.histogram()[:128])  # grey levels 0..127
+    return dark / (crop.width * crop.height)
 
 
 def download(page: Page, link) -> bytes:
@@ -260,6 +284,21 @@ def test_reply_visa_stamp_dragged_signed_with_a_key_and_dispatched(
         expected_y, abs=TOLERANCE_PT
     )
     boss.screenshot(path=screenshots_dir / "parapheur-sign-ar.png", full_page=True)
+    unsigned_src = image.get_attribute("src")
+
+    # A mistyped secret: the key confirms, the signature is refused, nothing is signed, and the
+    # page comes back with the stamp where it was dragged.
+    form.locator('input[name="secret"]').fill("not the secret")
+    form.locator('button[name="sign"]').click()
+    expect(boss.locator("p.flash.flash-error")).to_be_visible()
+    expect(boss.locator("p.flash.flash-success")).to_have_count(0)
+    expect(stamp).to_be_visible()
+    expect(image).to_have_js_property("complete", True)
+    again, again_page = stamp.bounding_box(), image.bounding_box()  # the flash moved the page
+    assert again["x"] - again_page["x"] == pytest.approx(placed["x"] - page_box["x"], abs=2)
+    assert again["y"] - again_page["y"] == pytest.approx(placed["y"] - page_box["y"], abs=2)
+    db.session.rollback()
+    assert [v.reason for v in db.session.get(Circuit, circuit_id).versions] == ["submitted"]
 
     # … types the signing secret and signs; the virtual authenticator confirms.
     form.locator('input[name="secret"]').fill(SECRET)
@@ -276,11 +315,17 @@ def test_reply_visa_stamp_dragged_signed_with_a_key_and_dispatched(
         "data-status", "signed"
     )
     assert posted["page"] == last_page.get_attribute("data-page")
-    assert '"type": "public-key"' in posted["webauthn_response"].replace('":"', '": "')
+    assert json.loads(posted["webauthn_response"])["type"] == "public-key"
     signed_page = boss.locator("section.pages figure.page").last
     expect(signed_page.locator("img")).to_have_js_property("complete", True)
     expect(signed_page.locator(".stamp")).to_have_count(0)  # the stamp is in the page image now
     boss.screenshot(path=screenshots_dir / "parapheur-signed-ar.png", full_page=True)
+    # … drawn where it was dragged: ink there now, none before.
+    stamp_box = (expected_x, expected_y, expected_x + STAMP_SIZE[0], expected_y + STAMP_SIZE[1])
+    before = page_image(boss, unsigned_src)
+    after = page_image(boss, signed_page.locator("img").get_attribute("src"))
+    assert ink_inside(before, stamp_box, width_pt, height_pt) < 0.005
+    assert ink_inside(after, stamp_box, width_pt, height_pt) > 0.05
 
     # 5. The stamp is where it was dragged; the signature is valid for Diwan and for pdfsig, and
     #    the step keeps the security key's assertion.
@@ -327,7 +372,8 @@ def test_reply_visa_stamp_dragged_signed_with_a_key_and_dispatched(
     agent.locator('button[name="dispatch"]').click()
     expect_success(agent)
     expect(agent.locator("h1 .number")).to_contain_text(f"{date.today().year}/D/000001")
+    db.session.rollback()
     outgoing = db.session.scalar(select(Letter).where(Letter.reply_to_id == letter.id))
     expect(agent).to_have_url(re.compile(rf"/letters/{outgoing.id}$"))
-    dispatched = download(agent, agent.locator("article.document a[href*='kind=original']").first)
+    dispatched = download(agent, agent.locator("article.document a[href$='/original']"))
     assert hashlib.sha256(dispatched).hexdigest() == held.sha256

@@ -388,6 +388,45 @@ def test_an_annotation_slipped_in_with_another_change_is_invalid(pki, signed):
     assert report["reasons"] == ["modified-after-signing"]
 
 
+def test_a_name_tree_added_with_a_comment_must_be_annotation_appearances_only(pki, signed):
+    def names(tree_key: str):
+        def change(writer):
+            appearance = writer.add_object(
+                generic.StreamObject(
+                    {
+                        generic.NameObject("/Type"): generic.NameObject("/XObject"),
+                        generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+                        generic.NameObject("/BBox"): generic.ArrayObject(
+                            [generic.NumberObject(n) for n in (0, 0, 20, 20)]
+                        ),
+                    },
+                    stream_data=b"0 0 1 rg 0 0 20 20 re f",
+                )
+            )
+            tree = generic.DictionaryObject(
+                {
+                    generic.NameObject("/Names"): generic.ArrayObject(
+                        [generic.pdf_string("icon"), appearance]
+                    )
+                }
+            )
+            writer.root[generic.NameObject("/Names")] = generic.DictionaryObject(
+                {generic.NameObject(tree_key): writer.add_object(tree)}
+            )
+            writer.update_root()
+
+        return change
+
+    # Annotation tools add the icons of their comments under /Names /AP: a permitted change.
+    icons = incremental(add_annotation(signed), names("/AP"))
+    assert validate(icons, trust_roots=pki.trust_roots)["reasons"] == ["annotations-added"]
+    # The same shape under /JavaScript (run when the document opens) is not.
+    scripts = incremental(add_annotation(signed), names("/JavaScript"))
+    report = validate(scripts, trust_roots=pki.trust_roots)
+    assert report["verdict"] == "INVALID"
+    assert report["reasons"] == ["modified-after-signing"]
+
+
 def test_filling_a_prepared_signature_field_is_to_review(pki):
     def prepare(writer):
         fields.append_signature_field(
@@ -469,6 +508,15 @@ def test_a_naive_validation_time_is_refused_as_a_verdict_not_an_exception(signed
     assert report["verdict"] == "INDETERMINATE"
     assert report["reasons"] == ["library-error"]
     assert report["detail"] == "ValueError"
+
+
+def test_validation_works_under_a_running_event_loop(pki, signed):
+    import asyncio
+
+    async def from_async_code() -> dict:
+        return validate(signed, trust_roots=pki.trust_roots)
+
+    assert asyncio.run(from_async_code())["verdict"] == "VALID"
 
 
 def test_verdict_of_takes_the_worst_reason():
@@ -593,6 +641,7 @@ def test_each_child_takes_one_job_and_has_a_cpu_limit():
 def test_a_cpu_limit_signal_or_a_crash_is_reported_not_raised():
     assert isolation._interpret(-signal.SIGXCPU, b"", "")["failure"] == "timeout"
     assert isolation._interpret(isolation.EXIT_MEMORY, b"", "")["failure"] == "resources"
+    assert isolation._interpret(-signal.SIGKILL, b"", "")["failure"] == "resources"
     crashed = isolation._interpret(-signal.SIGSEGV, b"", "Fatal Python error")
     assert crashed == {"failure": "resources", "detail": "killed by SIGSEGV; Fatal Python error"}
     assert isolation._interpret(0, b"{not json", "")["failure"] == "resources"
