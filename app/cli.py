@@ -176,5 +176,8 @@ def worker(once, today):
         )
         click.echo(json.dumps(report))
     else:
-        click.echo("Diwan worker running (deadline reminders, e-mail outbox). Ctrl-C to stop.")
+        click.echo(
+            "Diwan worker running (deadline reminders, e-mail outbox, CRLs, archive "
+            "time-stamps). Ctrl-C to stop."
+        )
         background.run_forever(current_app._get_current_object())
