@@ -6,14 +6,14 @@ through the Unicode bidirectional algorithm (UAX #9, fpdf2's implementation)
 and is cut into runs of one direction, each to be shaped on its own and
 placed left to right.
 
-Like the generated reports (``app/reports/layout.py``), Latin and number runs
-in a line with Arabic are first wrapped in LEFT-TO-RIGHT ISOLATE ... POP
+Latin and number runs in a line with Arabic are first wrapped in LEFT-TO-RIGHT ISOLATE ... POP
 DIRECTIONAL ISOLATE.  Plain UAX #9 turns digits after Arabic letters into
 Arabic numbers (rule W2), so ``المرجع: 2026/D/000123`` would read
 ``D/000123/2026`` and a date ``22-11-2026``: correct by the algorithm, wrong
 for a reference or a date, which must read exactly as registered.  Inside an
 isolate the reference reads left to right, as one unit, in its place in the
-sentence (what ``<bdi dir=ltr>`` does in HTML).
+sentence (what ``<bdi dir=ltr>`` does in HTML).  The generated reports
+(``app/reports/layout.py``) use the same ``isolate_ltr_runs``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ faster.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from typing import Literal
@@ -35,6 +34,8 @@ from typing import Literal
 from fpdf import FPDF
 from fpdf.enums import Align, TextDirection
 from fpdf.line_break import TextLine
+
+from signing.bidi import isolate_ltr_runs  # one bidi rule for reports and signature stamps
 
 from .fonts import find_fallback_fonts, find_font
 
@@ -59,10 +60,7 @@ _MM_PER_PT = 25.4 / 72
 _LINE_FACTOR = 1.55  # Amiri has tall ascenders and deep descenders
 
 # A space-free token, or a number with space-separated thousands ("1 250,50").
-_NUMBER_TOKEN = re.compile(r"(?<![^ ])\d{1,3}(?: \d{3})+(?:[.,\u066b]\d+)?(?![^ ])|[^ ]+")
 _FEATURES = {"calt": False}  # see ShapedPDF.shape
-_LRI = "\u2066"
-_PDI = "\u2069"
 # Explicit embeddings, overrides and isolates typed by users are dropped: they
 # could reorder a register entry (Trojan-Source style) or break our isolates.
 # LRM/RLM/ALM are kept: harmless, and sometimes typed on purpose.
@@ -133,58 +131,6 @@ def paragraph_direction(text: str, rtl_ui: bool) -> Direction:
         if cls in ("R", "AL"):
             return "rtl"
     return "ltr"
-
-
-def _anchor_span(segment: str) -> tuple[int, int] | None:
-    """First and last+1 index of the Latin/digit part of ``segment``."""
-    anchors = [i for i, ch in enumerate(segment) if _bidi(ch) in ("L", "EN", "AN")]
-    if not anchors:
-        return None
-    end = anchors[-1] + 1
-    while end < len(segment) and _bidi(segment[end]) == "NSM":
-        end += 1
-    # An abbreviation's period ("S.A.", "M.") stays with its Latin word when the
-    # text goes on; at the end of the text it is left to close the Arabic sentence.
-    # (Lines are stripped; draw_line() adds back a space when the text goes on.)
-    if segment[end : end + 2] == ". " and _bidi(segment[end - 1]) == "L":
-        end += 1
-    return anchors[0], end
-
-
-def _isolate(segment: str) -> str:
-    span = _anchor_span(segment)
-    if span is None:
-        return segment
-    start, end = span
-    return f"{segment[:start]}{_LRI}{segment[start:end]}{_PDI}{segment[end:]}"
-
-
-def isolate_ltr_runs(line: str) -> str:
-    """Wrap the Latin/number runs of a line with Arabic in LTR isolates.
-
-    A run is a maximal stretch without Arabic letters, trimmed to its first and
-    last Latin letter or digit.  A run with Latin letters is one isolate (so
-    ``Société Générale S.A.`` keeps its word order); a run of bare numbers is
-    isolated number by number (``12 - 13`` keeps the Arabic reading order),
-    a number grouped by spaces (``1 250,50``) being one number.
-    """
-    out: list[str] = []
-    start = 0
-    n = len(line)
-    while start < n:
-        rtl = _bidi(line[start]) in ("R", "AL")
-        end = start
-        while end < n and (_bidi(line[end]) in ("R", "AL")) == rtl:
-            end += 1
-        segment = line[start:end]
-        if rtl:
-            out.append(segment)
-        elif any(_bidi(ch) == "L" for ch in segment):
-            out.append(_isolate(segment))
-        else:
-            out.append(_NUMBER_TOKEN.sub(lambda m: _isolate(m.group()), segment))
-        start = end
-    return "".join(out)
 
 
 def _word_kind(word: str) -> str:

@@ -644,6 +644,10 @@ def save_template(
     steps: Sequence[StepInput],
 ) -> CircuitTemplate:
     """A reusable circuit for one type of document (administrators)."""
+    from app.permissions import can_manage_organisation  # permissions imports the services
+
+    if not can_manage_organisation(actor.user):
+        raise NotAllowed(_l("Only administrators manage circuit templates."))
     if not name.strip() or len(name) > 200:
         raise ServiceError(_l("Give the template a name (at most 200 characters)."), "name")
     if document_type not in DOCUMENT_TYPES:
@@ -680,6 +684,10 @@ def save_template(
 
 
 def set_template_active(session: Session, actor: Actor, template: CircuitTemplate, active: bool):
+    from app.permissions import can_manage_organisation
+
+    if not can_manage_organisation(actor.user) or template.organisation_id != actor.organisation_id:
+        raise NotAllowed(_l("Only administrators manage circuit templates."))
     with write_transaction(session):
         template.active = active
         audit.record(
