@@ -3,10 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-# Debian packages: the font for generated PDFs and signature stamps (Arabic and Latin); for the
+# Debian packages: the font for generated PDFs and signature stamps (Arabic and Latin), Tesseract
+# with its Arabic and French data (OCR of scanned letters); for the
 # tests: chromium (browser tests), softhsm2 (a PKCS#11 token), poppler-utils' pdfsig and qpdf
 # and libnss3-tools' certutil (independent checks of the PDFs Diwan signs).
-RUN_PACKAGES := fonts-hosny-amiri
+RUN_PACKAGES := fonts-hosny-amiri tesseract-ocr tesseract-ocr-ara tesseract-ocr-fra
 TEST_PACKAGES := $(RUN_PACKAGES) chromium softhsm2 poppler-utils qpdf libnss3-tools
 
 .PHONY: install run test lint format translations extract-messages bench system-packages-run system-packages-test
