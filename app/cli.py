@@ -10,10 +10,11 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Department, Organisation, Role
+from app.files.store import FileStore
+from app.models import Department, Organisation, Role, SearchOutbox
 from app.services import audit, organisations
 from app.services.errors import ServiceError
 
@@ -25,7 +26,7 @@ def main() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (create_org, create_user, demo, verify_audit, verify_files, worker):
+    for command in (create_org, create_user, demo, verify_audit, verify_files, worker, search):
         app.cli.add_command(command)
 
 
@@ -181,3 +182,56 @@ def worker(once, today):
             "time-stamps). Ctrl-C to stop."
         )
         background.run_forever(current_app._get_current_object())
+
+
+@click.group("search")
+def search():
+    """The search index: rebuild it, see how far behind it is."""
+
+
+@search.command("rebuild")
+@click.option("--after-id", default=0, type=int, help="resume after this letter id (printed)")
+def search_rebuild(after_id):
+    """Index every letter again from the database (the worker must not run meanwhile)."""
+    from app.services import search_index
+
+    settings = search_index.SearchSettings.from_config(current_app.config)
+    store = FileStore(Path(current_app.config["FILE_STORE"]))
+    backend = search_index.open_index(settings)
+    with click.progressbar(length=1, label="Indexing letters") as bar:
+
+        def progress(done: int, total: int, last_id: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+            bar.label = f"Indexing letters (resume with --after-id {last_id})"
+
+        try:
+            count = search_index.rebuild(
+                db.session, backend, store, settings, after_id=after_id, progress=progress
+            )
+        finally:
+            backend.close()
+    click.echo(f"{count} letters indexed.")
+
+
+@search.command("status")
+def search_status():
+    """Changes waiting for the index, and whether the index needs a rebuild."""
+    from app.services import search_index
+
+    settings = search_index.SearchSettings.from_config(current_app.config)
+    backend = search_index.open_index(settings)
+    try:
+        waiting = db.session.scalar(select(func.count(SearchOutbox.id)))
+        click.echo(
+            json.dumps(
+                {
+                    "backend": settings.backend,
+                    "waiting": waiting,
+                    "lag_seconds": round(search_index.lag_seconds(db.session), 1),
+                    "needs_rebuild": backend.needs_rebuild(),
+                }
+            )
+        )
+    finally:
+        backend.close()

@@ -76,6 +76,16 @@ def action_label(action: str):
     }.get(action, action)
 
 
+def no_text_label(reason: str):
+    """Why a file of a letter gave no searchable text."""
+    return {
+        "no-ocr": _l("No text: this scan needs OCR, which is not installed on the server"),
+        "encrypted": _l("No text: the PDF is encrypted"),
+        "timeout": _l("No text: reading the file took too long"),
+        "memory": _l("No text: the file needs too much memory to read"),
+    }.get(reason, _l("No text could be read from this file: it is not searchable"))
+
+
 def step_status_label(status: str):
     return {
         "waiting": _l("Waiting"),
@@ -185,6 +195,7 @@ TEMPLATE_HELPERS = {
     "field_label": field_label,
     "role_label": role_label,
     "step_status_label": step_status_label,
+    "no_text_label": no_text_label,
     "circuit_status_label": circuit_status_label,
     "step_action_label": step_action_label,
     "version_reason_label": version_reason_label,

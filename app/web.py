@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
         processing,
         registry,
         replies,
+        search,
         security_keys,
         verification,
     )
@@ -65,6 +66,7 @@ def init_app(app: Flask) -> None:
         security_keys,
         pki_endpoints,
         verification,
+        search,
     )
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)

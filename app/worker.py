@@ -23,7 +23,7 @@ from app.extensions import db
 from app.files.store import FileStore
 from app.models import OutgoingEmail
 from app.models.base import utcnow
-from app.services import reminders, signatures
+from app.services import reminders, search_index, signatures
 
 log = logging.getLogger("diwan.worker")
 
@@ -95,6 +95,20 @@ def _signature_upkeep(app: Flask) -> dict:
     return report
 
 
+def _index_changes(app: Flask) -> int:
+    """The search index follows the outbox (the worker is the index's only writer)."""
+    settings = search_index.SearchSettings.from_config(app.config)
+    store = FileStore(Path(app.config["FILE_STORE"]))
+    backend = search_index.open_index(settings)
+    try:
+        total = 0
+        while indexed := search_index.drain_outbox(db.session, backend, store, settings):
+            total += indexed
+        return total
+    finally:
+        backend.close()
+
+
 def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True) -> dict:
     with app.app_context():
         report = {}
@@ -105,6 +119,7 @@ def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True
             report["emails_queued"] = result.emails
             report.update(_signature_upkeep(app))
         report["emails_sent"] = send_pending_emails(db.session, app.config)
+        report["letters_indexed"] = _index_changes(app)
         db.session.remove()
         return report
 

@@ -82,3 +82,10 @@ TIMESTAMP_RENEW_BEFORE_DAYS = 180
 # per client address.
 VERIFY_RATE_LIMIT = "20 per minute"
 TSA_RATE_LIMIT = "60 per minute"
+
+# Search. "whoosh" keeps the index in INDEX_DIR (one writer: the worker); "postgres" keeps it in
+# the PostgreSQL database itself (set DATABASE_URL to PostgreSQL). Text extraction and OCR of each
+# file run in a child process with these limits.
+SEARCH_BACKEND = "whoosh"
+EXTRACT_TIMEOUT_S = 120
+EXTRACT_MEMORY_MB = 768

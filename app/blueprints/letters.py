@@ -59,7 +59,7 @@ from app.permissions import (
     note_visible,
     processing_assignment,
 )
-from app.services import audit, deadlines, replies, routing, routing_rules
+from app.services import audit, deadlines, replies, routing, routing_rules, search_index
 from app.services.errors import ServiceError
 from app.services.letters import CORRECTABLE_FIELDS, cancel_letter, correct_letter
 from app.services.processing import linked_letters, notes_of
@@ -84,6 +84,7 @@ def show(letter_id: int):
         can_cancel=can_cancel(current_user, letter),
         max_preview_pages=MAX_PREVIEW_PAGES,
         locale=locale,
+        texts={row.sha256: row for row in search_index.text_status(db.session, letter)},
         **_processing_context(letter, locale),
     )
 

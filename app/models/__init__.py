@@ -30,6 +30,7 @@ from app.models.routing import (
     ReplyTemplate,
     RoutingRule,
 )
+from app.models.search import ExtractedText, SearchOutbox
 from app.models.security_key import SecurityKey as SecurityKey
 from app.models.signing import (
     CertificatePurpose,
@@ -69,6 +70,7 @@ __all__ = [
     "Department",
     "Document",
     "DocumentVersion",
+    "ExtractedText",
     "KeyStorage",
     "Letter",
     "LetterLink",
@@ -87,6 +89,7 @@ __all__ = [
     "RevocationList",
     "Role",
     "RoutingRule",
+    "SearchOutbox",
     "SigningCertificate",
     "StepAction",
     "StepStatus",

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.models import Assignment, AuditEvent, AuditHead, Letter, User
+from app.models import Assignment, AuditEvent, AuditHead, Letter, SearchOutbox, User
 from app.models.base import utcnow
 from app.services.actor import Actor
 from app.services.dialect import insert_ignore
@@ -101,6 +101,11 @@ def record(
     )
     event.hash = event_hash(event)
     session.add(event)
+    if letter_id is not None:
+        # The search index follows every change to a letter, through the same transaction.
+        session.add(
+            SearchOutbox(organisation_id=organisation_id, letter_id=letter_id, reason=action)
+        )
     session.execute(
         update(AuditHead)
         .where(AuditHead.organisation_id == organisation_id)

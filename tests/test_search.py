@@ -1,0 +1,124 @@
+# ruff: noqa: F811 - the departments fixture is imported and used as an argument
+"""Search through HTTP: letters indexed by the worker from the outbox (text of their files
+included), found by what they say, with filters, facets and snippets, and trimmed to what the
+searcher may open — a confidential letter neither appears nor counts for others."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from fpdf import FPDF
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.files.intake import ingest_upload
+from app.models import SearchOutbox
+from app.services import letters as letter_service
+from app.services import registration, routing, search_index
+from app.services.actor import Actor
+from app.uploads import file_store
+from app.worker import run_once
+from tests.factories import register
+from tests.test_routing import departments  # noqa: F401
+
+
+def _pdf_with_text(text: str) -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.multi_cell(0, 8, text)
+    return bytes(pdf.output())
+
+
+def _count(html: str) -> int:
+    return int(re.search(r'data-total="(\d+)"', html).group(1))
+
+
+def _found(html: str) -> set[str]:
+    return set(re.findall(r'data-letter="(\d+)"', html))
+
+
+def _index(app):
+    report = run_once(app, check_deadlines=False)
+    db.session.commit()
+    return report
+
+
+def test_letters_are_found_by_their_words_and_trimmed_to_what_the_user_may_open(
+    app, world, departments, client_for
+):
+    officer = world.officer
+    with app.test_request_context():
+        complaint = register(officer, subject="شكاية بخصوص تأخر الإدارة")
+        works = register(officer, subject="Réclamations concernant les travaux")
+        secret = register(officer, subject="شكاية سرية", confidential=True)
+        scan = ingest_upload(
+            file_store(),
+            io.BytesIO(_pdf_with_text("Attestation de travail pour Madame Idrissi")),
+            "attestation.pdf",
+            max_bytes=10**6,
+        )
+        with_text = registration.register_letter(
+            db.session,
+            Actor(officer),
+            registration.LetterInput(
+                register="incoming",
+                subject="Demande",
+                channel="post",
+                new_correspondent=registration.NewContact(name="Salma Idrissi"),
+                files=[scan],
+            ),
+            registration.NumberingSettings.from_config(app.config),
+        )
+    routing.route_letter(db.session, Actor(officer), secret, departments.daj.id)
+    assert db.session.scalar(select(func.count(SearchOutbox.id))) >= 5
+    assert _index(app)["letters_indexed"] == 4
+    assert db.session.scalar(select(func.count(SearchOutbox.id))) == 0
+    assert search_index.lag_seconds(db.session) == 0
+
+    admin = client_for("admin")  # the register, but not confidential letters
+    page = admin.get("/search?q=الشكاية").get_data(as_text=True)
+    assert _found(page) == {str(complaint.id)} and _count(page) == 1
+    assert "<mark>" in page
+    page = admin.get("/search?q=reclamation").get_data(as_text=True)
+    assert _found(page) == {str(works.id)}
+    page = admin.get("/search?q=attestation").get_data(as_text=True)
+    assert _found(page) == {str(with_text.id)}  # a word of the file, not of the metadata
+    # Facets count only what the admin may open.
+    page = admin.get("/search?q=&register=incoming").get_data(as_text=True)
+    assert _count(page) == 3 and str(secret.id) not in _found(page)
+
+    daj = client_for("head.daj")  # routed the confidential letter only
+    page = daj.get("/search?q=شكاية").get_data(as_text=True)
+    assert _found(page) == {str(secret.id)}
+    assert (
+        client_for("agent.dsi").get("/search?q=شكاية").get_data(as_text=True).count("data-letter=")
+        == 0
+    )
+
+    # A registry number typed as is opens the letter; one the user may not open does not.
+    response = admin.get(f"/search?q={complaint.number}")
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        f"/letters/{complaint.id}"
+    )
+    assert admin.get(f"/search?q={secret.number}").status_code == 200
+
+
+def test_a_corrected_or_cancelled_letter_is_indexed_again(app, world, client_for):
+    with app.test_request_context():
+        letter = register(world.officer, subject="Demande de bourse")
+    _index(app)
+    admin = client_for("admin")
+    assert _found(admin.get("/search?q=bourse").get_data(as_text=True)) == {str(letter.id)}
+    letter_service.correct_letter(
+        db.session, Actor(world.officer), letter, {"subject": "Demande de logement"}, "typo"
+    )
+    _index(app)
+    assert _found(admin.get("/search?q=bourse").get_data(as_text=True)) == set()
+    assert _found(admin.get("/search?q=logement").get_data(as_text=True)) == {str(letter.id)}
+    letter_service.cancel_letter(db.session, Actor(world.officer), letter, "doublon")
+    _index(app)
+    page = admin.get("/search?q=logement&status=cancelled").get_data(as_text=True)
+    assert _found(page) == {str(letter.id)}
+    assert _found(admin.get("/search?q=logement&status=registered").get_data(as_text=True)) == set()
