@@ -95,15 +95,22 @@ def _signature_upkeep(app: Flask) -> dict:
     return report
 
 
-def _index_changes(app: Flask) -> int:
-    """The search index follows the outbox (the worker is the index's only writer)."""
+def _index_changes(app: Flask, periodic: bool) -> int:
+    """The search index follows the outbox (the worker is the index's only writer). An index
+    built with another analysis version or layout is rebuilt from the database first; the
+    periodic round also merges the small segments the batches left."""
     settings = search_index.SearchSettings.from_config(app.config)
     store = FileStore(Path(app.config["FILE_STORE"]))
     backend = search_index.open_index(settings)
     try:
         total = 0
+        if backend.needs_rebuild():
+            log.info("search index built with another analysis: rebuilding it")
+            total += search_index.rebuild(db.session, backend, store, settings)
         while indexed := search_index.drain_outbox(db.session, backend, store, settings):
             total += indexed
+        if periodic and hasattr(backend, "merge"):
+            backend.merge()
         return total
     finally:
         backend.close()
@@ -119,7 +126,7 @@ def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True
             report["emails_queued"] = result.emails
             report.update(_signature_upkeep(app))
         report["emails_sent"] = send_pending_emails(db.session, app.config)
-        report["letters_indexed"] = _index_changes(app)
+        report["letters_indexed"] = _index_changes(app, periodic=check_deadlines)
         db.session.remove()
         return report
 

@@ -164,6 +164,11 @@ def pg_app(tmp_path):
     base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     instance = tmp_path / "instance"
     application = make_app(instance, DATABASE_URL=f"{base}/{name}")
+
+    @application.teardown_request
+    def _fresh_g(_exc):  # as in the `app` fixture
+        g.__dict__.clear()
+
     try:
         with application.app_context():
             upgrade()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from fpdf import FPDF
 from sqlalchemy import func, select
 
@@ -122,3 +123,98 @@ def test_a_corrected_or_cancelled_letter_is_indexed_again(app, world, client_for
     page = admin.get("/search?q=logement&status=cancelled").get_data(as_text=True)
     assert _found(page) == {str(letter.id)}
     assert _found(admin.get("/search?q=logement&status=registered").get_data(as_text=True)) == set()
+
+
+def test_a_new_analysis_version_makes_the_worker_rebuild_the_index(app, world, monkeypatch):
+    import indexing.analysis
+
+    with app.test_request_context():
+        letter = register(world.officer, subject="Demande de bourse")
+    _index(app)
+    monkeypatch.setattr(
+        indexing.analysis, "ANALYSIS_VERSION", indexing.analysis.ANALYSIS_VERSION + 1
+    )
+    settings = search_index.SearchSettings.from_config(app.config)
+    backend = search_index.open_index(settings)
+    assert backend.needs_rebuild()
+    backend.close()
+    assert _index(app)["letters_indexed"] == 1  # rebuilt from the database, no outbox row
+    backend = search_index.open_index(settings)
+    try:
+        assert not backend.needs_rebuild()
+        from indexing.backends import UNRESTRICTED, SearchQuery
+
+        found = backend.search(SearchQuery(text="bourse", allowed=UNRESTRICTED))
+        assert [hit.id for hit in found.hits] == [str(letter.id)]
+    finally:
+        backend.close()
+
+
+def test_health_reports_the_index_lag(app, world, client_for):
+    with app.test_request_context():
+        register(world.officer, subject="Demande")
+    assert "search_lag_seconds" in app.test_client().get("/healthz").get_json()
+    _index(app)
+    assert app.test_client().get("/healthz").get_json()["search_lag_seconds"] == 0
+
+
+@pytest.mark.postgres
+def test_the_postgresql_backend_serves_the_same_search(pg_app):
+    from app.models import Role
+    from app.services import organisations as orgs
+    from tests.conftest import PASSWORD, login
+
+    pg_app.config["SEARCH_BACKEND"] = "postgres"
+    org = orgs.create_organisation(
+        db.session, None, code="pg", name_ar="وزارة", name_fr="Ministère"
+    )
+    officer, _admin = (
+        orgs.create_user(
+            db.session,
+            None,
+            org,
+            username=name,
+            full_name=name.title(),
+            password=PASSWORD,
+            roles=[role],
+        )
+        for name, role in (("officer", Role.REGISTRY_OFFICER), ("admin", Role.ADMINISTRATOR))
+    )
+    with pg_app.test_request_context():
+        public = register(officer, subject="الشكايات المتعلقة بالإدارة")
+        register(officer, subject="شكاية سرية", confidential=True)
+    assert _index(pg_app)["letters_indexed"] == 2
+
+    def get(client, url):
+        return client.get(url).get_data(as_text=True)
+
+    client = pg_app.test_client()
+    login(client, "admin")
+    page = get(client, "/search?q=الشكاية")
+    assert _found(page) == {str(public.id)} and _count(page) == 1
+    registry = pg_app.test_client()
+    response = login(registry, "officer")  # who registered both
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    assert _count(get(registry, "/search?q=الشكاية")) == 2
+
+
+def test_facets_filter_and_sort(app, world, client_for):
+    with app.test_request_context():
+        first = register(world.officer, subject="Demande de bourse", correspondent="Karim Alaoui")
+        second = register(
+            world.officer, subject="Bourse d'excellence", correspondent="Nadia Sefrioui"
+        )
+        register(world.officer, subject="Bourse", register="outgoing", correspondent="Karim Alaoui")
+    _index(app)
+    admin = client_for("admin")
+    page = admin.get("/search?q=bourse&sort=date").get_data(as_text=True)
+    assert _count(page) == 3
+    assert "Karim Alaoui" in page and "Nadia Sefrioui" in page  # correspondent facet
+    order = re.findall(r'data-letter="(\d+)"', page)
+    assert order.index(str(second.id)) < order.index(str(first.id))  # newest first
+    correspondent = first.correspondent_id
+    page = admin.get(f"/search?q=bourse&correspondent={correspondent}&register=incoming").get_data(
+        as_text=True
+    )
+    assert _found(page) == {str(first.id)}
+    assert admin.get("/search?q=bourse&date_from=not-a-date").status_code == 422

@@ -65,6 +65,7 @@ def test_the_worker_issues_a_crl_before_the_old_one_goes_stale(
     app, world, reply_in_circuit, director, client_for
 ):
     _completed(reply_in_circuit, client_for)
+    db.session.commit()  # end this test's read transaction: the worker writes (SQLite WAL)
     first = run_once(app, check_deadlines=True)
     assert first["crls_issued"] == 0 and first["timestamps_renewed"] == 0
     newest = db.session.scalar(select(RevocationList).order_by(RevocationList.number.desc()))
@@ -72,6 +73,7 @@ def test_the_worker_issues_a_crl_before_the_old_one_goes_stale(
     newest.next_update = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
     db.session.commit()
     report = run_once(app, check_deadlines=True)
+    db.session.commit()
     assert report["crls_issued"] == 1
     db.session.expire_all()
     assert (

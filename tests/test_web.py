@@ -16,7 +16,7 @@ from tests.factories import register
 
 
 def test_healthz(app):
-    assert app.test_client().get("/healthz").get_json() == {"status": "ok"}
+    assert app.test_client().get("/healthz").get_json() == {"status": "ok", "search_lag_seconds": 0}
 
 
 def test_wrong_password_is_refused_and_throttled(app, world):

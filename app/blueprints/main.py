@@ -17,7 +17,10 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    return {"status": "ok"}
+    """Liveness, and how far behind the search index is (changes still waiting for it)."""
+    from app.services.search_index import lag_seconds
+
+    return {"status": "ok", "search_lag_seconds": round(lag_seconds(db.session), 1)}
 
 
 @bp.get("/")

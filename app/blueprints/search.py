@@ -20,7 +20,7 @@ from wtforms.validators import Length, Optional
 from app.blueprints.choices import department_choices, letter_type_choices
 from app.extensions import db
 from app.labels import register_label, status_label
-from app.models import Department, Letter, LetterStatus, LetterType
+from app.models import Contact, Department, Letter, LetterStatus, LetterType
 from app.permissions import can_view_letter
 from app.services import search_index
 from app.services.search_visibility import user_keys
@@ -29,8 +29,9 @@ from indexing.backends import DateRange, SearchQuery
 bp = Blueprint("search", __name__, url_prefix="/search")
 
 PAGE_SIZE = 20
+FACET_VALUES = 15  # the largest counts of each facet
 NUMBER = re.compile(r"\d{4}/[A-Za-z]{1,4}/\d{1,9}")
-FACETS = ("register", "status", "department_ids", "letter_type")
+FACETS = ("register", "status", "department_ids", "letter_type", "correspondent")
 _backends: dict[str, object] = {}
 _lock = threading.Lock()
 
@@ -89,6 +90,9 @@ def _query(form: SearchForm, page: int) -> SearchQuery:
     ):
         if field.data:
             filters[name] = [field.data]
+    correspondent = request.args.get("correspondent", "")
+    if correspondent.isdigit():  # from a facet link: the directory is too long for a list
+        filters["correspondent"] = [correspondent]
     ranges = {}
     if form.date_from.data or form.date_to.data:
         ranges["registered_at"] = DateRange(form.date_from.data, form.date_to.data)
@@ -119,7 +123,18 @@ def _facet_labels(facets: dict) -> dict[str, list[tuple[str, str, int]]]:
             select(LetterType).where(LetterType.organisation_id == current_user.organisation_id)
         )
     }
+    contact_ids = [int(v) for v in facets.get("correspondent", {}) if v.isdigit()]
+    contacts = {
+        str(c.id): c.name
+        for c in db.session.scalars(
+            select(Contact).where(
+                Contact.organisation_id == current_user.organisation_id,
+                Contact.id.in_(contact_ids),
+            )
+        )
+    }
     names = {
+        "correspondent": lambda v: contacts.get(v, v),
         "register": lambda v: str(register_label(v)),
         "status": lambda v: str(status_label(v)),
         "department_ids": lambda v: departments.get(v, v),
@@ -129,7 +144,7 @@ def _facet_labels(facets: dict) -> dict[str, list[tuple[str, str, int]]]:
         field: sorted(
             ((value, names[field](value), count) for value, count in counts.items() if count),
             key=lambda item: -item[2],
-        )
+        )[:FACET_VALUES]
         for field, counts in facets.items()
     }
 
