@@ -218,3 +218,17 @@ def test_facets_filter_and_sort(app, world, client_for):
     )
     assert _found(page) == {str(first.id)}
     assert admin.get("/search?q=bourse&date_from=not-a-date").status_code == 422
+
+
+def test_the_json_search_is_trimmed_like_the_page(app, world, departments, client_for):
+    with app.test_request_context():
+        public = register(world.officer, subject="شكاية عادية")
+        register(world.officer, subject="شكاية سرية", confidential=True)
+    _index(app)
+    admin = client_for("admin")
+    answer = admin.get("/search/api?q=الشكايات").get_json()
+    assert answer["total"] == 1 and [hit["id"] for hit in answer["hits"]] == [public.id]
+    assert answer["facets"]["register"] == {"incoming": 1}
+    assert "<mark>" in next(iter(answer["hits"][0]["highlights"].values()))
+    assert admin.get("/search/api?date_from=x").status_code == 422
+    assert app.test_client().get("/search/api?q=x").status_code == 302  # sign in first

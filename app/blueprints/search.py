@@ -149,25 +149,20 @@ def _facet_labels(facets: dict) -> dict[str, list[tuple[str, str, int]]]:
     }
 
 
-@bp.get("")
-@login_required
-def index():
-    form = SearchForm(request.args)
-    _choices(form)
-    if not request.args:
-        return render_template("search/index.html", form=form, results=None)
-    if not form.validate():
-        return render_template("search/index.html", form=form, results=None), 422
-    text = (form.q.data or "").strip()
-    if NUMBER.fullmatch(text):  # a registry number typed as is opens the letter
-        letter = db.session.scalar(
-            select(Letter).where(
-                Letter.organisation_id == current_user.organisation_id, Letter.number == text
-            )
+def _numbered_letter(text: str) -> Letter | None:
+    """The letter whose registry number was typed as is, if the user may open it."""
+    if not NUMBER.fullmatch(text):
+        return None
+    letter = db.session.scalar(
+        select(Letter).where(
+            Letter.organisation_id == current_user.organisation_id, Letter.number == text
         )
-        if letter is not None and can_view_letter(current_user, letter):
-            return redirect(url_for("letters.show", letter_id=letter.id))
-    page = max(request.args.get("page", 1, type=int), 1)
+    )
+    return letter if letter is not None and can_view_letter(current_user, letter) else None
+
+
+def _search(form: SearchForm, page: int):
+    """The index's answer, with each hit's letter (checked again against the permissions)."""
     results = _backend().search(_query(form, page))
     letters = {
         str(letter.id): letter
@@ -187,9 +182,29 @@ def index():
                 "search hit %s not visible to user %s", hit.id, current_user.id
             )
             continue
-        # Snippets are built by indexing.query from HTML-escaped text and <mark> tags only.
-        snippets = [Markup(snippet) for snippet in hit.highlights.values()]  # noqa: S704
-        hits.append((letter, snippets))
+        hits.append((letter, hit))
+    return results, hits
+
+
+@bp.get("")
+@login_required
+def index():
+    form = SearchForm(request.args)
+    _choices(form)
+    if not request.args:
+        return render_template("search/index.html", form=form, results=None)
+    if not form.validate():
+        return render_template("search/index.html", form=form, results=None), 422
+    letter = _numbered_letter((form.q.data or "").strip())
+    if letter is not None:
+        return redirect(url_for("letters.show", letter_id=letter.id))
+    page = max(request.args.get("page", 1, type=int), 1)
+    results, found = _search(form, page)
+    # Snippets are built by indexing.query from HTML-escaped text and <mark> tags only.
+    hits = [
+        (letter, [Markup(s) for s in hit.highlights.values()])  # noqa: S704
+        for letter, hit in found
+    ]
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template(
         "search/index.html",
@@ -201,3 +216,36 @@ def index():
         pages=max((results.total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
         args=args,
     )
+
+
+@bp.get("/api")
+@login_required
+def api():
+    """The same search as JSON (same parameters, same trimming), for scripts and the API."""
+    form = SearchForm(request.args)
+    _choices(form)
+    if not form.validate():
+        return {
+            "errors": {name: [str(e) for e in errors] for name, errors in form.errors.items()}
+        }, 422
+    page = max(request.args.get("page", 1, type=int), 1)
+    results, found = _search(form, page)
+    return {
+        "total": results.total,
+        "page": page,
+        "page_size": PAGE_SIZE,
+        "hits": [
+            {
+                "id": letter.id,
+                "number": letter.number,
+                "subject": letter.subject,
+                "register": letter.register,
+                "status": letter.status,
+                "registered_at": letter.registered_at.isoformat(),
+                "url": url_for("letters.show", letter_id=letter.id),
+                "highlights": hit.highlights,
+            }
+            for letter, hit in found
+        ],
+        "facets": results.facets,
+    }
