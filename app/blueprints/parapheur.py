@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import os
 from datetime import UTC, datetime
@@ -49,11 +48,11 @@ from app.files.previews import PreviewUnavailable, page_preview
 from app.files.store import CorruptFile, MissingFile
 from app.forms import optional_int
 from app.labels import role_label
-from app.models import Department, Letter, Role, User
+from app.models import AuditEvent, Department, Letter, ReplyDraft, Role, User
 from app.models.signing import Circuit, CircuitStep, CircuitTemplate, StepAction
-from app.services import audit, circuits, security_keys
+from app.services import circuits, security_keys
 from app.services.errors import ServiceError
-from app.services.signatures import SignatureSettings, SigningSession
+from app.services.signatures import SignatureSettings, SigningSession, archive
 from app.uploads import file_store, ingest_all
 
 bp = Blueprint("parapheur", __name__, url_prefix="/parapheur")
@@ -239,8 +238,6 @@ def stamp_lines(
         letter = db.session.get(Letter, circuit.letter_id)
         language = letter.language if letter and letter.language in ("ar", "fr", "en") else "fr"
     if circuit.reply_draft_id:
-        from app.models import ReplyDraft
-
         draft = db.session.get(ReplyDraft, circuit.reply_draft_id)
         language = draft.language if draft and draft.language in ("ar", "fr", "en") else language
     absent = circuits.acting_as(db.session, user, step)
@@ -422,8 +419,6 @@ def show(circuit_id: int):
 
 
 def _history(circuit: Circuit):
-    from app.models import AuditEvent
-
     return db.session.scalars(
         select(AuditEvent)
         .where(
@@ -623,8 +618,6 @@ def sign_batch():
 
 
 def _archive_if_completed(circuit: Circuit) -> None:
-    from app.services.signatures import archive
-
     settings = signature_settings()
     if circuit.status == "completed" and settings.archive_timestamps:
         archive(db.session, circuit, store=file_store(), settings=settings)
@@ -714,6 +707,4 @@ def parapheur_globals():
         "to_sign_count": to_sign_count,
         "step_target_label": step_target_label,
         "format_moment": lambda moment: format_datetime(moment, "short") if moment else "",
-        "json_dumps": json.dumps,
-        "audit": audit,
     }

@@ -8,6 +8,7 @@ second signer of a step is told it is done, a parallel signer signs on top of th
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -225,17 +226,11 @@ def steps_from_template(template: CircuitTemplate) -> list[StepInput]:
 
 def page_count(pdf: bytes) -> int:
     try:
-        return len(PdfReader(_stream(pdf)).pages)
+        return len(PdfReader(io.BytesIO(pdf)).pages)
     except Exception:
         raise ServiceError(
             _l("This PDF cannot be read; it cannot be sent for signature.")
         ) from None
-
-
-def _stream(pdf: bytes):
-    import io
-
-    return io.BytesIO(pdf)
 
 
 def start(

@@ -15,11 +15,18 @@ from sqlalchemy.orm import Session
 from app.database import write_transaction
 from app.files.store import FileStore
 from app.models import Organisation, User
-from app.models.signing import Circuit, CircuitStatus
+from app.models.signing import (
+    CertificatePurpose,
+    Circuit,
+    CircuitStatus,
+    RevocationList,
+    SigningCertificate,
+)
 from app.services import circuits
 from app.services.errors import ServiceError
 from app.services.pki import (
     PkiSettings,
+    current_crl,
     ensure_organisation_pki,
     open_signatory_identity,
     signatory_certificate,
@@ -181,9 +188,6 @@ def renew_archive_timestamps(
 def refresh_revocation_lists(session: Session, settings: SignatureSettings) -> int:
     """Issue a new CRL for each organisation whose newest is close to its next update (so the
     one served at the CRL address never goes stale). Returns how many were issued."""
-    from app.models.signing import CertificatePurpose, RevocationList, SigningCertificate
-    from app.services.pki import current_crl
-
     issued = 0
     with_pki = session.scalars(
         select(SigningCertificate.organisation_id).where(
