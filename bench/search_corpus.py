@@ -169,3 +169,23 @@ def load(letters: int, seed: int, *, regenerate: bool = False, log=print) -> lis
                 log(f"  generated {len(corpus):,} letters")
     temporary.replace(path)
     return corpus
+
+
+def stream(letters: int, seed: int, *, log=print):
+    """The corpus letter by letter (1,000,000 letters do not fit in memory as dicts): from the
+    cache when it is there, else generated and cached on the way (complete once exhausted)."""
+    path = corpus_path(letters, seed)
+    if path.exists():
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                yield json.loads(line)
+        return
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with gzip.open(temporary, "wt", encoding="utf-8", compresslevel=3) as handle:
+        for n, letter in enumerate(generate(letters, seed), start=1):
+            handle.write(json.dumps(letter, ensure_ascii=False) + "\n")
+            if n % 100_000 == 0:
+                log(f"  generated {n:,} letters")
+            yield letter
+    temporary.replace(path)

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Literal, Protocol
 
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")
-RESERVED_NAMES = frozenset({"id", "visibility", "original", "terms"})
+RESERVED_NAMES = frozenset({"id", "visibility", "original", "terms", "words"})
 MAX_PAGE_SIZE = 1000
 
 
@@ -63,6 +63,12 @@ class Layout:
     @property
     def all_fields(self) -> tuple[str, ...]:
         return self.text_fields + self.keyword_fields + self.multi_fields + self.date_fields
+
+    @property
+    def head_fields(self) -> tuple[str, ...]:
+        """The text fields a match in ranks higher: the first half (layouts list the short,
+        identifying fields first: reference, subject, correspondent ... then the body)."""
+        return self.text_fields[: (len(self.text_fields) + 1) // 2]
 
     @property
     def facet_fields(self) -> tuple[str, ...]:

@@ -8,9 +8,26 @@ exactly as Whoosh's phrases do. The text fields follow one another in the vector
 than any phrase, so a phrase never spans two fields. PostgreSQL caps positions at 16383: words
 beyond still match, phrases there do not.
 
-Filters are columns, visibility keys a text[] (GIN), facets a GROUP BY under the same WHERE as the
-results, so what the searcher may not open is neither listed nor counted. Highlights are cut in
-Python from the original fields, kept as jsonb (TOAST compresses them).
+Filters are columns, visibility keys a text[] (GIN), and what the searcher may not open is
+neither listed nor counted: the matching rows are found once per search (a MATERIALIZED CTE under
+one WHERE: words, visibility, filters) and the total, the facets and the candidates for the page
+all come from them in one statement. Highlights are cut in Python from the original fields, kept
+as jsonb.
+
+Layout of the table (SCHEMA_VERSION): the row a search visits for every match stays narrow, a few
+hundred bytes: the full tsvector and the original fields are stored out of line (STORAGE EXTERNAL /
+TOAST with toast_tuple_target 512), so counting and faceting 100,000 matches reads the narrow heap
+only, and a word query (no phrase) never detoasts a vector. Beside it, `head`: a small tsvector of
+the first half of the layout's text fields (for letters: reference, subject, correspondent), kept
+inline.
+
+Relevance: ts_rank over every match would detoast every matching vector. Instead the matches are
+ordered by a cheap first key computed inline, ts_rank of `head` (a match in the subject or the
+reference comes first), then the sort date (newest first), then id; the RERANK_WINDOW best of them
+by that key are re-ranked by head rank + ts_rank of the full vector (ties by id), and the rest
+follow in the cheap order. The order is total and the same for every page (ids compare bytewise,
+COLLATE "C", as Python compares them). Prefixes expand without a cap (a cap would drop matches
+from the exact total): the cost of a prefix is the number of matches, as for a common word.
 """
 
 from __future__ import annotations
@@ -43,6 +60,10 @@ MAX_POSITIONS_PER_TERM = 256  # PostgreSQL keeps no more
 MAX_LEXEME_BYTES = 2046
 MAX_VECTOR_BYTES = 900_000  # a tsvector must stay under 1 MB
 FIELD_GAP = 100  # positions between two text fields, wider than any phrase
+SCHEMA_VERSION = 2  # of the table layout (2: narrow row, out-of-line vector, head vector)
+RERANK_WINDOW = 200  # matches re-ranked with the full vector, the best by the cheap key
+TOAST_TUPLE_TARGET = 512  # bytes: past it the vector and the original go out of line
+SEARCH_WORK_MEM = "64MB"  # the matches of a common word (CTE, hash tables) stay in memory
 
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,50}")
 
@@ -58,15 +79,30 @@ def quoted(term: str) -> str:
 
 
 def tsvector_literal(fields: dict[str, str], text_fields: tuple[str, ...]) -> str:
+    return vector_literals(fields, text_fields)[0]
+
+
+def vector_literals(fields: dict[str, str], text_fields: tuple[str, ...]) -> tuple[str, str]:
+    """The full vector and the head vector (the head fields' words, without positions: it only
+    ranks, and stays small), from one analysis of each field."""
+    head = set(Layout(text_fields).head_fields)
     positions: dict[str, list[int]] = defaultdict(list)
+    head_terms: dict[str, None] = {}
     offset = 1  # tsvector positions start at 1
     for name in text_fields:
         tokens = analysis.index_tokens(fields.get(name) or "")
         for token in tokens:
             if len(token.text.encode()) <= MAX_LEXEME_BYTES:
-                positions[token.text].append(min(offset + token.position, MAX_POSITION))
+                position = min(offset + token.position, MAX_POSITION)
+                positions[token.text].append(position)
+                if name in head:
+                    head_terms[token.text] = None
         if tokens:
             offset += max(token.position for token in tokens) + FIELD_GAP
+    return _literal(positions), _words_only(head_terms)
+
+
+def _literal(positions: dict[str, list[int]]) -> str:
     entries = []
     for term, places in positions.items():
         unique = sorted(set(places))[:MAX_POSITIONS_PER_TERM]
@@ -74,14 +110,18 @@ def tsvector_literal(fields: dict[str, str], text_fields: tuple[str, ...]) -> st
     literal = " ".join(entries)
     if len(literal.encode()) > MAX_VECTOR_BYTES:
         # Too many words for one tsvector: keep words (they still match) without positions.
-        kept, size = [], 0
-        for term in positions:
-            size += len(term.encode()) + 3
-            if size > MAX_VECTOR_BYTES:
-                break
-            kept.append(quoted(term))
-        literal = " ".join(kept)
+        return _words_only(positions)
     return literal
+
+
+def _words_only(terms: Iterable[str]) -> str:
+    kept, size = [], 0
+    for term in terms:
+        size += len(term.encode()) + 3
+        if size > MAX_VECTOR_BYTES:
+            break
+        kept.append(quoted(term))
+    return " ".join(kept)
 
 
 def tsquery_literal(parsed: parsing.ParsedQuery) -> str:
@@ -145,6 +185,7 @@ class PostgresBackend:
         return (
             meta.get("analysis_version") != str(analysis.ANALYSIS_VERSION)
             or meta.get("layout") != self.layout.to_json()
+            or meta.get("schema_version") != str(SCHEMA_VERSION)
         )
 
     def _create(self) -> None:
@@ -152,16 +193,33 @@ class PostgresBackend:
         columns = [
             sql.SQL("id text PRIMARY KEY"),
             sql.SQL("terms tsvector NOT NULL"),
+            sql.SQL("head tsvector NOT NULL"),
             sql.SQL("original jsonb NOT NULL"),
             sql.SQL("visibility text[] NOT NULL"),
         ]
         columns += [sql.SQL("{} text").format(sql.Identifier(n)) for n in layout.keyword_fields]
         columns += [sql.SQL("{} text[]").format(sql.Identifier(n)) for n in layout.multi_fields]
         columns += [sql.SQL("{} date").format(sql.Identifier(n)) for n in layout.date_fields]
+        # Out of line: the vector (uncompressed: a phrase's recheck reads it whole) and the
+        # original (compressed); MAIN keeps the small columns inline (moved out only when a row
+        # would not fit a page otherwise).
+        storage = [("terms", "EXTERNAL"), ("head", "MAIN"), ("visibility", "MAIN")]
+        storage += [(name, "MAIN") for name in layout.multi_fields]
         statements = [
             sql.SQL("DROP TABLE IF EXISTS {}").format(self._table),
             sql.SQL("DROP TABLE IF EXISTS {}").format(self._meta_table),
-            sql.SQL("CREATE TABLE {} ({})").format(self._table, sql.SQL(", ").join(columns)),
+            sql.SQL("CREATE TABLE {} ({}) WITH (toast_tuple_target = {})").format(
+                self._table, sql.SQL(", ").join(columns), sql.Literal(TOAST_TUPLE_TARGET)
+            ),
+            sql.SQL("ALTER TABLE {} {}").format(
+                self._table,
+                sql.SQL(", ").join(
+                    sql.SQL("ALTER COLUMN {} SET STORAGE {}").format(
+                        sql.Identifier(name), sql.SQL(kind)
+                    )
+                    for name, kind in storage
+                ),
+            ),
             self._index_statement("terms", "gin"),
             self._index_statement("visibility", "gin"),
             *(self._index_statement(name, "gin") for name in layout.multi_fields),
@@ -175,10 +233,11 @@ class PostgresBackend:
             for statement in statements:
                 connection.execute(statement)
             connection.execute(
-                sql.SQL("INSERT INTO {} VALUES ('analysis_version', %s), ('layout', %s)").format(
-                    self._meta_table
-                ),
-                (str(analysis.ANALYSIS_VERSION), layout.to_json()),
+                sql.SQL(
+                    "INSERT INTO {} VALUES ('analysis_version', %s), ('layout', %s),"
+                    " ('schema_version', %s)"
+                ).format(self._meta_table),
+                (str(analysis.ANALYSIS_VERSION), layout.to_json(), str(SCHEMA_VERSION)),
             )
 
     def _index_statement(self, column: str, method: str) -> sql.Composed:
@@ -207,10 +266,15 @@ class PostgresBackend:
             self._writer = psycopg.connect(self._url)
         return self._writer
 
-    def index(self, documents: Iterable[Document]) -> None:
+    def columns(self) -> list[str]:
+        """The columns `_row` fills, in its order (bench/search_pg_1m.py COPYs such rows)."""
         layout = self.layout
         filters = layout.keyword_fields + layout.multi_fields + layout.date_fields
-        names = ["id", "terms", "original", "visibility", *filters]
+        return ["id", "terms", "head", "original", "visibility", *filters]
+
+    def index(self, documents: Iterable[Document]) -> None:
+        layout = self.layout
+        names = self.columns()
         statement = sql.SQL(
             "INSERT INTO {table} ({columns}) VALUES ({values}) "
             "ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -218,7 +282,8 @@ class PostgresBackend:
             table=self._table,
             columns=sql.SQL(", ").join(map(sql.Identifier, names)),
             values=sql.SQL(", ").join(
-                sql.SQL("%s::tsvector") if name == "terms" else sql.Placeholder() for name in names
+                sql.SQL("%s::tsvector") if name in ("terms", "head") else sql.Placeholder()
+                for name in names
             ),
             updates=sql.SQL(", ").join(
                 sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in names[1:]
@@ -234,7 +299,7 @@ class PostgresBackend:
         texts = {name: text for name, text in document.fields.items() if text}
         row = [
             document.id,
-            tsvector_literal(texts, layout.text_fields),
+            *vector_literals(texts, layout.text_fields),
             json.dumps(texts, ensure_ascii=False),
             sorted(document.visibility),
         ]
@@ -301,51 +366,133 @@ class PostgresBackend:
             return empty
         tsquery = None if parsed.is_empty else tsquery_literal(parsed)
         where, params = self._where(query, tsquery)
-        table = self._table
-        sort_by_date = query.sort == "date" or (parsed.is_empty and self.layout.sort_date)
-        if sort_by_date:
-            order = sql.SQL("{} DESC NULLS LAST, id").format(sql.Identifier(self.layout.sort_date))
-        elif tsquery is not None:
-            order = sql.SQL("score DESC, id")
-        else:
-            order = sql.SQL("id")
+        sort_date = self.layout.sort_date
+        sort_by_date = query.sort == "date" or (parsed.is_empty and sort_date is not None)
         ranked = tsquery is not None and not sort_by_date
-        # Ranked on every term alike (ts_rank gives an AND of words in two fields almost 0).
-        score = sql.SQL("ts_rank(terms, %s::tsquery)") if ranked else sql.SQL("0.0")
-        page_statement = sql.SQL(
-            "SELECT id, {score} AS score, original FROM {table} WHERE {where} "
-            "ORDER BY {order} LIMIT %s OFFSET %s"
-        ).format(score=score, table=table, where=where, order=order)
-        page_params = ([any_term_literal(parsed)] if ranked else []) + params
-        page_params += [query.page_size, (query.page - 1) * query.page_size]
+        any_term = any_term_literal(parsed) if ranked else None
+        skip = (query.page - 1) * query.page_size
+        # Ranked: enough candidates for the re-ranked window and the page; else the page.
+        wanted = max(RERANK_WINDOW, skip + query.page_size) if ranked else skip + query.page_size
+        statement, statement_params = self._matches_statement(
+            query.facets, where, params, any_term, sort_by_date, wanted
+        )
+        facet_names = list(dict.fromkeys(query.facets))
         with self._lock, self._reader.transaction():
-            # One snapshot for the count, the page and the facets, so they agree.
+            # One snapshot for the matches and the page rows, so they agree.
             self._reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            total = self._reader.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, where), params
-            ).fetchone()[0]
-            rows = self._reader.execute(page_statement, page_params).fetchall()
-            facets = {name: self._facet(name, where, params) for name in query.facets}
+            self._reader.execute(f"SET LOCAL work_mem = '{SEARCH_WORK_MEM}'")
+            self._reader.execute("SET LOCAL jit = off")  # compiling costs more than it saves
+            rows = self._reader.execute(statement, statement_params).fetchall()
+            total, facets, candidates = 0, {name: [] for name in query.facets}, []
+            for kind, value, count, head_rank in rows:
+                if kind == 0:
+                    total = count
+                elif kind > 0:
+                    facets[facet_names[kind - 1]].append((value, count))
+                else:
+                    candidates.append((value, head_rank))
+            scores = {document_id: float(head_rank) for document_id, head_rank in candidates}
+            order = [document_id for document_id, _ in candidates]
+            window = order[:RERANK_WINDOW] if ranked else []
+            for document_id, rank in self._full_ranks(window, any_term).items():
+                scores[document_id] += rank
+            window.sort(key=lambda document_id: (-scores[document_id], document_id))
+            order[: len(window)] = window
+            page = order[skip : skip + query.page_size]
+            originals = self._originals(page)
+            if ranked:  # past the window: the full rank is shown, not ordered by
+                beyond = page if skip >= len(window) else page[len(window) - skip :]
+                for document_id, rank in self._full_ranks(beyond, any_term).items():
+                    scores[document_id] += rank
         hits = [
-            Hit(document_id, float(rank), _highlights(original, parsed))
-            for document_id, rank, original in rows
+            Hit(
+                document_id, float(scores[document_id]), _highlights(originals[document_id], parsed)
+            )
+            for document_id in page
         ]
-        return SearchResults(total, hits, facets)
+        facet_counts = {
+            name: dict(sorted(counts, key=lambda item: (-item[1], item[0])))
+            for name, counts in facets.items()
+        }
+        return SearchResults(total, hits, facet_counts)
 
-    def _facet(self, name: str, where: sql.Composable, params: list) -> dict[str, int]:
-        column = sql.Identifier(name)
-        if name in self.layout.multi_fields:
-            statement = sql.SQL(
-                "SELECT value, count(*) FROM {table}, unnest({column}) AS value "
-                "WHERE {where} GROUP BY value ORDER BY count(*) DESC, value"
+    def _matches_statement(
+        self,
+        facets: tuple[str, ...],
+        where: sql.Composable,
+        params: list,
+        any_term: str | None,
+        sort_by_date: bool,
+        wanted: int,
+    ) -> tuple[sql.Composed, list]:
+        """One statement over the matches (found once): rows (0, NULL, total, NULL), then
+        (k, value, count, NULL) per value of the k-th facet, then (-1, id, NULL, head rank) for
+        the `wanted` first matches in the cheap order."""
+        sort_date = self.layout.sort_date
+        use_date = sort_date is not None and (sort_by_date or any_term is not None)
+        head_rank = sql.SQL("ts_rank(head, %s::tsquery)") if any_term else sql.SQL("0.0::real")
+        selected = [sql.SQL("id"), sql.SQL("{} AS h").format(head_rank)]
+        date_order = sql.SQL("")
+        if use_date:
+            selected.append(sql.Identifier(sort_date))
+            date_order = sql.SQL("{} DESC NULLS LAST, ").format(sql.Identifier(sort_date))
+        rank_order = sql.SQL("h DESC, ") if any_term else sql.SQL("")
+        columns = list(dict.fromkeys(facets))
+        selected += [sql.Identifier(name) for name in columns]
+        parts = [
+            sql.SQL("WITH m AS MATERIALIZED (SELECT {} FROM {} WHERE {})").format(
+                sql.SQL(", ").join(selected), self._table, where
+            )
+        ]
+        if columns:
+            grouped = sql.SQL(", ").join(map(sql.Identifier, columns))
+            parts.append(
+                sql.SQL(", g AS (SELECT {0}, count(*) AS n FROM m GROUP BY {0})").format(grouped)
+            )
+            parts.append(
+                sql.SQL(" SELECT 0, NULL::text, coalesce(sum(n), 0)::bigint, NULL::real FROM g")
             )
         else:
-            statement = sql.SQL(
-                "SELECT {column}, count(*) FROM {table} WHERE {where} AND {column} IS NOT NULL "
-                "GROUP BY {column} ORDER BY count(*) DESC, {column}"
-            )
-        statement = statement.format(table=self._table, column=column, where=where)
-        return dict(self._reader.execute(statement, params).fetchall())
+            parts.append(sql.SQL(" SELECT 0, NULL::text, count(*), NULL::real FROM m"))
+        for k, name in enumerate(columns, start=1):
+            column = sql.Identifier(name)
+            if name in self.layout.multi_fields:
+                branch = sql.SQL(
+                    " UNION ALL SELECT {k}, value, sum(n)::bigint, NULL::real"
+                    " FROM g, unnest({column}) AS value GROUP BY value"
+                )
+            else:
+                branch = sql.SQL(
+                    " UNION ALL SELECT {k}, {column}, sum(n)::bigint, NULL::real"
+                    " FROM g WHERE {column} IS NOT NULL GROUP BY {column}"
+                )
+            parts.append(branch.format(k=sql.Literal(k), column=column))
+        parts.append(
+            sql.SQL(
+                " UNION ALL (SELECT -1, id, NULL::bigint, h FROM m"
+                ' ORDER BY {rank}{date}id COLLATE "C" LIMIT %s)'
+            ).format(rank=rank_order, date=date_order)
+        )
+        return sql.Composed(parts), [*([any_term] if any_term else []), *params, wanted]
+
+    def _full_ranks(self, ids: list[str], any_term: str) -> dict[str, float]:
+        if not ids:
+            return {}
+        rows = self._reader.execute(
+            sql.SQL("SELECT id, ts_rank(terms, %s::tsquery) FROM {} WHERE id = ANY(%s)").format(
+                self._table
+            ),
+            (any_term, ids),
+        ).fetchall()
+        return {document_id: float(rank) for document_id, rank in rows}
+
+    def _originals(self, ids: list[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        rows = self._reader.execute(
+            sql.SQL("SELECT id, original FROM {} WHERE id = ANY(%s)").format(self._table), (ids,)
+        ).fetchall()
+        return dict(rows)
 
 
 def _highlights(original: dict, parsed: parsing.ParsedQuery) -> dict[str, str]:
