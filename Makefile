@@ -66,7 +66,9 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 
 bench: install
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/numbering.py
 	$(BIN)/python bench/register_listing.py
 	$(BIN)/python bench/signing.py
 	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/search.py

@@ -144,4 +144,20 @@ def run_forever(app: Flask) -> None:  # pragma: no cover - a loop; run_once is w
                 last_check = time.monotonic()
             if any(report.values()):
                 log.info("worker round: %s", report)
-        time.sleep(app.config["WORKER_POLL_S"])
+        wait_for_work(app, app.config["WORKER_POLL_S"])
+
+
+def wait_for_work(app: Flask, seconds: float) -> bool:
+    """Sleep up to `seconds`, waking as soon as a change waits for the search index, so a new
+    letter is searchable within about a second rather than a whole poll interval. True if woken."""
+    deadline = time.monotonic() + seconds
+    step = app.config["SEARCH_WAKE_S"]
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(step, left))
+        with app.app_context():
+            try:
+                if search_index.has_changes(db.session):
+                    return True
+            finally:
+                db.session.remove()
+    return False

@@ -59,6 +59,9 @@ SMTP_TIMEOUT_S = 20
 REMINDER_DAYS_BEFORE = 3
 ESCALATE_AFTER_DAYS = 5
 WORKER_POLL_S = 10
+# Between rounds the worker looks at the search outbox this often and starts a round at once
+# when a change waits (a new letter is then searchable within about a second).
+SEARCH_WAKE_S = 0.5
 DEADLINE_CHECK_INTERVAL_S = 3600
 
 # The address users reach Diwan at, for links in e-mails.

@@ -380,6 +380,15 @@ def query_terms(text: str) -> list[Token]:
     return _analyse(text, index=False)
 
 
+def needles(term: str) -> frozenset[str]:
+    """Short strings, one of which is in the normalised text of every word analysed to `term`:
+    a quick test that a text cannot hold the term (highlighting skips such text). A term is a
+    piece of its normalised word (stemming only cuts), except the irregular plurals."""
+    found = {term[:3]}
+    found.update(word[:3] for word, stem in _IRREGULAR.items() if stem == term)
+    return frozenset(found)
+
+
 def prefix_term(word: str) -> str:
     """The normalised, unstemmed prefix: it matches the unstemmed forms and stems in the index.
 

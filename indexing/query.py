@@ -12,6 +12,7 @@ analysis gives each token, so snippets keep the diacritics and the case the lett
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
 import re
@@ -22,6 +23,7 @@ from indexing import analysis
 
 MIN_PREFIX = 2  # a one-letter prefix expands to most of the vocabulary
 SNIPPET_CHARS = 240
+HIGHLIGHT_PIECE = 200  # characters analysed at a time when looking for the first match
 
 _QUOTED = re.compile(r'"([^"]*)"?')  # an unclosed quote runs to the end
 
@@ -54,7 +56,30 @@ class ParsedQuery:
         return not self.alternatives
 
     def highlight(self, text: str, max_chars: int = SNIPPET_CHARS) -> str | None:
-        """An HTML snippet of `text` with the matched words in <mark>, or None without a match."""
+        """An HTML snippet of `text` with the matched words in <mark>, or None without a match.
+
+        The text is analysed a piece at a time and only until the snippet is covered: a long
+        document matched early is not analysed to its end (search pages highlight every hit)."""
+        words, prefixes = self._marked_terms
+        needles = self._needles
+        spans: list[tuple[int, int]] = []
+        for offset, piece in _pieces(text, HIGHLIGHT_PIECE):
+            folded = analysis.normalise(piece)
+            if not any(needle in folded for needle in needles):
+                continue  # no word here can match: not worth analysing
+            spans += [
+                (offset + token.start, offset + token.end)
+                for token in analysis.index_tokens(piece)
+                if token.text in words or (prefixes and token.text.startswith(prefixes))
+            ]
+            if spans and offset + len(piece) >= spans[0][0] + max_chars:
+                break
+        if not spans:
+            return None
+        return _snippet(text, _merged(sorted(set(spans))), max_chars)
+
+    @functools.cached_property
+    def _marked_terms(self) -> tuple[frozenset[str], tuple[str, ...]]:
         words, prefixes = set(), set()
         for alternative in self.alternatives:
             for clause in alternative:
@@ -64,16 +89,24 @@ class ParsedQuery:
                     words.update(clause.terms)
                 else:
                     words.add(clause.text)
-        spans = sorted(
-            {
-                (token.start, token.end)
-                for token in analysis.index_tokens(text)
-                if token.text in words or token.text.startswith(tuple(prefixes) or ("\0",))
-            }
-        )
-        if not spans:
-            return None
-        return _snippet(text, _merged(spans), max_chars)
+        return frozenset(words), tuple(sorted(prefixes))
+
+    @functools.cached_property
+    def _needles(self) -> tuple[str, ...]:
+        words, prefixes = self._marked_terms
+        return tuple(set().union(*map(analysis.needles, (*words, *prefixes))))
+
+
+def _pieces(text: str, size: int):
+    """`text` in pieces of about `size` characters, cut at spaces (words stay whole)."""
+    start = 0
+    while start < len(text):
+        end = len(text)
+        if end - start > size:
+            space = text.rfind(" ", start + size // 2, start + size)
+            end = space + 1 if space != -1 else start + size
+        yield start, text[start:end]
+        start = end
 
 
 def parse(text: str) -> ParsedQuery:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import re
+import time
+from pathlib import Path
 
 import pytest
 from fpdf import FPDF
@@ -14,12 +16,14 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.files.intake import ingest_upload
+from app.files.store import FileStore
 from app.models import SearchOutbox
 from app.services import letters as letter_service
 from app.services import registration, routing, search_index
 from app.services.actor import Actor
 from app.uploads import file_store
-from app.worker import run_once
+from app.worker import run_once, wait_for_work
+from indexing.backends import UNRESTRICTED, SearchQuery
 from tests.factories import register
 from tests.test_routing import departments  # noqa: F401
 
@@ -232,3 +236,59 @@ def test_the_json_search_is_trimmed_like_the_page(app, world, departments, clien
     assert "<mark>" in next(iter(answer["hits"][0]["highlights"].values()))
     assert admin.get("/search/api?date_from=x").status_code == 422
     assert app.test_client().get("/search/api?q=x").status_code == 302  # sign in first
+
+
+def test_the_worker_wakes_when_a_letter_waits_for_the_index(app, world):
+    app.config["SEARCH_WAKE_S"] = 0.05
+    _index(app)  # the outbox starts empty
+    started = time.monotonic()
+    assert wait_for_work(app, 0.3) is False  # nothing waits: the whole interval
+    assert time.monotonic() - started >= 0.3
+    with app.test_request_context():
+        register(world.officer, subject="Coupure d'eau")
+    db.session.commit()
+    started = time.monotonic()
+    assert wait_for_work(app, 30) is True
+    assert time.monotonic() - started < 2
+
+
+def test_a_rebuild_commits_in_big_steps_and_resumes_from_what_it_reported(app, world):
+    with app.test_request_context():
+        letters = [register(world.officer, subject=f"Demande numéro {n}") for n in range(5)]
+    settings = search_index.SearchSettings.from_config(app.config)
+    store = FileStore(Path(app.config["FILE_STORE"]))
+    reported = []
+    backend = search_index.open_index(settings)
+    try:
+        count = search_index.rebuild(
+            db.session,
+            backend,
+            store,
+            settings,
+            batch=2,
+            commit_every=3,
+            progress=lambda done, total, last_id: reported.append((done, total, last_id)),
+        )
+        assert count == 5
+        # Told only after a commit: 4 letters (two reads of 2), then the last one.
+        assert reported == [(4, 5, letters[3].id), (5, 5, letters[4].id)]
+        everything = SearchQuery("demande", allowed=UNRESTRICTED)
+        assert backend.search(everything).total == 5
+        backend.clear()
+        assert (
+            search_index.rebuild(db.session, backend, store, settings, after_id=letters[3].id) == 1
+        )
+        assert backend.search(everything).total == 1
+    finally:
+        backend.close()
+
+
+def test_the_rebuild_and_status_commands(app, world):
+    with app.test_request_context():
+        register(world.officer, subject="Coupure d'eau")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["search", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "1 letters indexed." in result.output
+    status = runner.invoke(args=["search", "status"])
+    assert status.exit_code == 0 and "needs_rebuild" in status.output

@@ -180,6 +180,11 @@ def lag_seconds(session: Session, now: datetime | None = None) -> float:
     return max(((now or utcnow()) - oldest).total_seconds(), 0.0)
 
 
+def has_changes(session: Session) -> bool:
+    """Whether a change waits for the index (one look at the outbox's primary key)."""
+    return session.scalar(select(SearchOutbox.id).limit(1)) is not None
+
+
 def rebuild(
     session: Session,
     backend: Backend,
@@ -188,29 +193,35 @@ def rebuild(
     *,
     after_id: int = 0,
     batch: int = 200,
+    commit_every: int = 5000,
     progress: Callable[[int, int, int], None] = lambda done, total, last_id: None,
     extract: Callable[..., Extraction] = extract_text,
 ) -> int:
-    """Index every letter from the database, in id order, committing each batch. A rebuild
-    from scratch (after_id=0) empties the index first; after_id resumes after that letter."""
+    """Index every letter from the database, in id order, read `batch` at a time and committed
+    every `commit_every` letters (a Whoosh segment each: few and big, never merged again).
+    `progress` is told after each commit, so its last id is a safe place to resume from. A
+    rebuild from scratch (after_id=0) empties the index first; after_id resumes after that
+    letter."""
     if after_id == 0:
         backend.clear()
     total = session.scalar(select(func.count(Letter.id)).where(Letter.id > after_id))
-    done, last_id = 0, after_id
+    done, last_id, uncommitted = 0, after_id, 0
     while True:
         ids = session.scalars(
             select(Letter.id).where(Letter.id > last_id).order_by(Letter.id).limit(batch)
         ).all()
+        if ids:
+            documents = []
+            for letter_id in ids:
+                letter = session.get(Letter, letter_id)
+                extract_files(session, letter, store, settings, extract)
+                documents.append(letter_document(session, letter))
+            backend.index(documents)
+            done, last_id, uncommitted = done + len(ids), ids[-1], uncommitted + len(ids)
+            session.expire_all()
+        if uncommitted and (uncommitted >= commit_every or not ids):
+            backend.commit()
+            uncommitted = 0
+            progress(done, total, last_id)
         if not ids:
             return done
-        documents = []
-        for letter_id in ids:
-            letter = session.get(Letter, letter_id)
-            extract_files(session, letter, store, settings, extract)
-            documents.append(letter_document(session, letter))
-        backend.index(documents)
-        backend.commit()
-        done += len(ids)
-        last_id = ids[-1]
-        session.expire_all()
-        progress(done, total, last_id)

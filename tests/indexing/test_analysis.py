@@ -552,3 +552,25 @@ def test_on_the_letters_query_terms_are_index_terms_and_tokens_slice_words() -> 
 
 def test_version_is_a_positive_integer() -> None:
     assert isinstance(analysis.ANALYSIS_VERSION, int) and analysis.ANALYSIS_VERSION >= 1
+
+
+@needs_testdata
+def test_every_indexed_term_has_a_needle_in_its_word() -> None:
+    """Highlighting skips text holding none of a term's needles: that must never skip a word the
+    term was indexed from (every word of the shared letters, and the irregular plurals)."""
+    path = TESTDATA / "letters" / "letters.jsonl"
+    texts = [
+        value
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+        for value in json.loads(line).values()
+        if isinstance(value, str)
+    ]
+    texts.append("travaux baux men women children tribunaux الشهادتين والاجتماعيات مسئول")
+    checked = 0
+    for text in texts:
+        for token in index_tokens(text):
+            word = normalise(text[token.start : token.end])
+            assert any(needle in word for needle in analysis.needles(token.text)), token
+            checked += 1
+    assert checked > 10_000

@@ -206,6 +206,23 @@ def test_needs_rebuild_when_the_analysis_version_changes(backend, monkeypatch):
     assert backend.search(SearchQuery("", allowed=UNRESTRICTED)).total == 0
 
 
+def test_a_whoosh_index_of_an_older_schema_needs_rebuilding(tmp_path):
+    import json
+
+    from indexing.backends import whoosh_backend
+
+    engine = open_backend("whoosh", LAYOUT, path=tmp_path / "index")
+    assert not engine.needs_rebuild()
+    meta_file = tmp_path / "index" / whoosh_backend.META_FILE
+    meta = json.loads(meta_file.read_text())
+    del meta["schema"]  # as written before the "words" field existed
+    meta_file.write_text(json.dumps(meta))
+    assert engine.needs_rebuild()
+    engine.clear()
+    assert not engine.needs_rebuild()
+    engine.close()
+
+
 def test_bad_documents_and_queries_are_refused(backend):
     with pytest.raises(ValueError, match="not a text field"):
         backend.index([Document("L1", {"sujet": "typo"})])
@@ -230,15 +247,38 @@ def test_whoosh_has_one_writer_and_merging_keeps_every_document(tmp_path):
         first.index([document])
         first.commit()
     first.index([letter("L9", "en cours")])
+    holder = first._ix.writer()  # a commit under way
+    second.index([letter("L10", "second writer")])
     with pytest.raises(LockError):
-        second.index([letter("L10", "second writer")])
+        second.commit()
+    holder.cancel()
     first.commit()
     first.merge()
     first.optimize()
     assert second.search(SearchQuery("", allowed=UNRESTRICTED)).total == 9
-    assert len(list(first._ix.searcher().reader().leaf_readers())) == 1
+    assert first.segment_count() == 1
+    second.commit()  # what the refused commit held was kept, not lost
+    assert first.search(SearchQuery("", allowed=UNRESTRICTED)).total == 10
     first.close()
     second.close()
+
+
+def test_whoosh_commits_keep_the_segment_count_bounded(tmp_path):
+    from indexing.backends.whoosh_backend import MERGE_FACTOR
+
+    def segments() -> int:
+        return engine.segment_count()
+
+    engine = open_backend("whoosh", LAYOUT, path=tmp_path / "index")
+    for n in range(3 * MERGE_FACTOR):
+        engine.index([letter(f"L{n}", f"courrier numéro {n}")])
+        engine.commit()
+        assert segments() <= MERGE_FACTOR
+    engine.delete(["L3"])
+    engine.merge()
+    assert segments() == 1
+    assert engine.search(SearchQuery("courrier", allowed=UNRESTRICTED)).total == 29
+    engine.close()
 
 
 def test_whoosh_notices_another_processes_commits(tmp_path):
@@ -283,3 +323,151 @@ def test_long_documents_are_indexed_and_found(backend):
     backend.commit()
     assert ids(backend, "facture") == ["L1"]
     assert ids(backend, "mot19999") == ["L1"]
+
+
+def test_totals_and_facets_stay_exact_across_commits_replacements_deletions_and_merges(backend):
+    """300 letters in three commits (several postings blocks per word), then replacements and
+    deletions: totals, facets, visibility and date sorting equal a count done by hand."""
+    registers = ("incoming", "outgoing", "internal")
+    expected: dict[str, Document] = {}
+
+    def make(n: int, register: str) -> Document:
+        words = "urgent" if n % 3 == 0 else "routine"
+        keys = {"register:1"} if n % 5 else {"user:9"}
+        return letter(
+            f"L{n}",
+            f"Demande {words}",
+            "corps",
+            keys=keys,
+            register=register,
+            department_ids=[n % 4, 7] if n % 2 else [n % 4],
+            registered_at=date(2025, 1, 1) + (date(2025, 1, 2) - date(2025, 1, 1)) * (n % 200),
+        )
+
+    for first in (0, 100, 200):
+        batch = [make(n, registers[n % 3]) for n in range(first, first + 100)]
+        backend.index(batch)
+        backend.commit()
+        expected.update((document.id, document) for document in batch)
+    replaced = [make(n, "internal") for n in range(0, 60, 7)]
+    backend.index(replaced)
+    expected.update((document.id, document) for document in replaced)
+    gone = [f"L{n}" for n in range(1, 300, 11)]
+    backend.delete(gone)
+    for document_id in gone:
+        expected.pop(document_id)
+    backend.commit()
+
+    def check() -> None:
+        for text, allowed in (("urgent", PUBLIC), ("demande", PUBLIC), ("", UNRESTRICTED)):
+            wanted = [
+                document
+                for document in expected.values()
+                if (not text or text in document.fields["subject"].lower())
+                and (allowed is UNRESTRICTED or document.visibility & allowed)
+            ]
+            query = SearchQuery(
+                text,
+                allowed=allowed,
+                facets=("register", "department_ids"),
+                sort="date",
+                page_size=5,
+            )
+            results = backend.search(query)
+            assert results.total == len(wanted)
+            by_register: dict[str, int] = {}
+            by_department: dict[str, int] = {}
+            for document in wanted:
+                register = document.filters["register"]
+                by_register[register] = by_register.get(register, 0) + 1
+                for department in document.filters["department_ids"]:
+                    by_department[str(department)] = by_department.get(str(department), 0) + 1
+            assert results.facets["register"] == by_register
+            assert results.facets["department_ids"] == by_department
+            newest = max(document.filters["registered_at"] for document in wanted)
+            first = expected[results.hits[0].id]
+            assert first.filters["registered_at"] == newest
+
+    check()
+    if hasattr(backend, "merge"):
+        backend.merge()
+        check()
+        backend.optimize()
+    check()
+
+
+def test_a_late_match_in_a_long_text_is_highlighted_with_its_neighbours():
+    """The text is analysed in pieces until the snippet is covered: matches on both sides of a
+    piece boundary, thousands of characters in, are all marked."""
+    filler = "كلمة عادية " * 400  # 4,400 characters without a match
+    text = filler + "طلب التَّعويض " + "x" * 3 + " " + "تعويضات مستحقة " + filler
+    snippet = parse("تعويض").highlight(text)
+    assert snippet.count("<mark>") == 2
+    assert "<mark>التَّعويض</mark>" in snippet and "<mark>تعويضات</mark>" in snippet
+    boundary = "a " * 90 + "attestation " + "b " * 10 + "attestations"
+    assert parse("attestation").highlight(boundary).count("<mark>") == 2
+    assert parse("absent").highlight(filler) is None
+
+
+def test_paging_relevance_results_is_consistent_with_visibility_and_facets(backend, monkeypatch):
+    from indexing.backends import postgres_backend
+
+    monkeypatch.setattr(postgres_backend, "RERANK_WINDOW", 3)  # most hits past the window
+    documents = [
+        letter(
+            f"L{n}",
+            "Facture" if n % 4 == 0 else f"Courrier {n}",
+            "facture " * (n % 3 + 1) + ("confidentiel" if n % 5 == 0 else ""),
+            keys={"user:9"} if n % 5 == 0 else PUBLIC,
+            register="outgoing" if n % 2 else "incoming",
+            department_ids=[n % 3 + 1],
+        )
+        for n in range(1, 31)
+    ]
+    backend.index(documents)
+    backend.commit()
+    facets = ("register", "department_ids")
+    whole = backend.search(SearchQuery("facture", allowed=PUBLIC, page_size=100, facets=facets))
+    visible = [d for d in documents if d.visibility == PUBLIC]
+    assert whole.total == len(whole.hits) == len(visible) == 24
+    assert sorted(hit.id for hit in whole.hits) == sorted(d.id for d in visible)
+    registers = {"incoming": 0, "outgoing": 0}
+    departments: dict[str, int] = {}
+    for d in visible:
+        registers[d.filters["register"]] += 1
+        key = str(d.filters["department_ids"][0])
+        departments[key] = departments.get(key, 0) + 1
+    assert whole.facets["register"] == dict(sorted(registers.items(), key=lambda i: (-i[1], i[0])))
+    assert list(whole.facets["department_ids"].items()) == sorted(
+        departments.items(), key=lambda i: (-i[1], i[0])
+    )
+    paged = []
+    for page in range(1, 6):
+        results = backend.search(SearchQuery("facture", allowed=PUBLIC, page=page, page_size=5))
+        assert results.total == 24
+        paged += [hit.id for hit in results.hits]
+    assert paged == [hit.id for hit in whole.hits]  # same order, each hit once
+    again = backend.search(SearchQuery("facture", allowed=PUBLIC, page_size=100, facets=facets))
+    assert again == whole  # deterministic
+
+
+def test_a_match_in_the_subject_ranks_first(backend, monkeypatch):
+    from indexing.backends import postgres_backend, whoosh_ranking
+
+    monkeypatch.setattr(postgres_backend, "RERANK_WINDOW", 2)
+    monkeypatch.setattr(whoosh_ranking, "CANDIDATES", 2)
+    body_only = [
+        letter(f"L{n}", "Courrier", "relance " * 5, registered_at=date(2026, 3, n))
+        for n in range(1, 9)
+    ]
+    subject = letter("L20", "Relance du dossier", "texte", registered_at=date(2025, 1, 1))
+    backend.index([*body_only, subject])
+    backend.commit()
+    results = backend.search(SearchQuery("relance", allowed=UNRESTRICTED))
+    assert results.hits[0].id == "L20"
+    assert results.total == 9
+    if isinstance(backend, postgres_backend.PostgresBackend):
+        assert [hit.id for hit in results.hits][1:3] == ["L8", "L7"]  # then the newest
+        assert not backend.needs_rebuild()
+        monkeypatch.setattr(postgres_backend, "SCHEMA_VERSION", postgres_backend.SCHEMA_VERSION + 1)
+        assert backend.needs_rebuild()
