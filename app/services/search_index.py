@@ -160,16 +160,22 @@ def drain_outbox(
     last_id = rows[-1].id
     letter_ids = sorted({row.letter_id for row in rows})
     session.commit()  # end the read transaction before the slow part
-    documents = []
-    for letter_id in letter_ids:
-        letter = session.get(Letter, letter_id)
-        extract_files(session, letter, store, settings, extract)
-        documents.append(letter_document(session, letter))
+    documents = _documents(session, letter_ids, store, settings, extract)
     backend.index(documents)
     backend.commit()
     with write_transaction(session):
         session.execute(delete(SearchOutbox).where(SearchOutbox.id <= last_id))
     return len(documents)
+
+
+def _documents(session, letter_ids, store, settings, extract) -> list[Document]:
+    """The letters' search documents, their files' text extracted first where it is missing."""
+    documents = []
+    for letter_id in letter_ids:
+        letter = session.get(Letter, letter_id)
+        extract_files(session, letter, store, settings, extract)
+        documents.append(letter_document(session, letter))
+    return documents
 
 
 def lag_seconds(session: Session, now: datetime | None = None) -> float:
@@ -211,12 +217,7 @@ def rebuild(
             select(Letter.id).where(Letter.id > last_id).order_by(Letter.id).limit(batch)
         ).all()
         if ids:
-            documents = []
-            for letter_id in ids:
-                letter = session.get(Letter, letter_id)
-                extract_files(session, letter, store, settings, extract)
-                documents.append(letter_document(session, letter))
-            backend.index(documents)
+            backend.index(_documents(session, ids, store, settings, extract))
             done, last_id, uncommitted = done + len(ids), ids[-1], uncommitted + len(ids)
             session.expire_all()
         if uncommitted and (uncommitted >= commit_every or not ids):
