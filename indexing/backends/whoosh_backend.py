@@ -149,9 +149,9 @@ class VALUES(FieldType):
 
 def schema_for(layout: Layout) -> Schema:
     """The layout's fields, plus "words": every text field again, with frequencies but no
-    positions. Matching and ranking read it alone: one posting list per word, and a block of it
-    unpickles about eight times faster than one carrying positions. Phrases use the positional
-    per-field postings."""
+    positions. Matching reads it alone: one posting list per word, and a block of it unpickles
+    about eight times faster than one carrying positions. Ranking adds the head fields' postings
+    (short); phrases are checked on the positional per-field postings."""
     schema = Schema(
         id=ID(stored=True, unique=True),
         original=STORED(),
