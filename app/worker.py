@@ -138,7 +138,11 @@ def run_forever(app: Flask) -> None:  # pragma: no cover - a loop; run_once is w
         try:
             report = run_once(app, check_deadlines=check)
         except Exception:
+            # The outbox row that failed is still there: waking on it would retry (and log)
+            # twice a second, so a failed round waits the whole poll interval.
             log.exception("worker round failed; trying again")
+            time.sleep(app.config["WORKER_POLL_S"])
+            continue
         else:
             if check:
                 last_check = time.monotonic()

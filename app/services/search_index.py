@@ -9,7 +9,7 @@ database.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -168,7 +168,13 @@ def drain_outbox(
     return len(documents)
 
 
-def _documents(session, letter_ids, store, settings, extract) -> list[Document]:
+def _documents(
+    session: Session,
+    letter_ids: Iterable[int],
+    store: FileStore,
+    settings: SearchSettings,
+    extract: Callable[..., Extraction],
+) -> list[Document]:
     """The letters' search documents, their files' text extracted first where it is missing."""
     documents = []
     for letter_id in letter_ids:
