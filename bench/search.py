@@ -355,8 +355,9 @@ def _pg_sizes(conn) -> dict[str, float]:
 
 def pg_plans(backend, queries) -> dict[str, list[str]]:
     """EXPLAIN (ANALYZE, BUFFERS) of the statement that finds the matches once and gives the
-    total, the facets and the page's candidates, for a one-word query and a filtered_sorted one
-    (built by the backend itself, with the search transaction's settings)."""
+    total, the facets and the page's candidates, and of the sampled count that comes first, for
+    a one-word query and a filtered_sorted one (built by the backend itself, with the search
+    transaction's settings)."""
     from psycopg import sql
 
     from indexing.backends import postgres_backend
@@ -379,6 +380,14 @@ def pg_plans(backend, queries) -> dict[str, list[str]]:
                 sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + statement, values
             ).fetchall()
         plans[f"{name}:matches"] = [row[0] for row in rows]
+        statement, values = backend._sample_statement(query, where, params)
+        with backend._reader.transaction():
+            backend._reader.execute(f"SET LOCAL work_mem = '{postgres_backend.SEARCH_WORK_MEM}'")
+            backend._reader.execute("SET LOCAL jit = off")
+            rows = backend._reader.execute(
+                sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + statement, values
+            ).fetchall()
+        plans[f"{name}:sample"] = [row[0] for row in rows]
     return plans
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import re
 import sys
@@ -181,7 +182,9 @@ def stream(letters: int, seed: int, *, log=print):
                 yield json.loads(line)
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
+    # One temporary file per process: bench/search_pg_1m.py streams the corpus in several
+    # processes at once, and the first run generates it in each of them.
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
     with gzip.open(temporary, "wt", encoding="utf-8", compresslevel=3) as handle:
         for n, letter in enumerate(generate(letters, seed), start=1):
             handle.write(json.dumps(letter, ensure_ascii=False) + "\n")

@@ -90,5 +90,8 @@ TSA_RATE_LIMIT = "60 per minute"
 # the PostgreSQL database itself (set DATABASE_URL to PostgreSQL). Text extraction and OCR of each
 # file run in a child process with these limits.
 SEARCH_BACKEND = "whoosh"
+# PostgreSQL only: past this many expected matches, totals and facet counts are estimated from a
+# 1/16 sample and the results listed newest first (exact counts cost a heap visit per match).
+SEARCH_ESTIMATE_ABOVE = 20_000
 EXTRACT_TIMEOUT_S = 120
 EXTRACT_MEMORY_MB = 768

@@ -14,6 +14,7 @@ import pytest
 from fpdf import FPDF
 from sqlalchemy import func, select
 
+from app.blueprints import search as search_blueprint
 from app.extensions import db
 from app.files.intake import ingest_upload
 from app.files.store import FileStore
@@ -34,6 +35,13 @@ def _pdf_with_text(text: str) -> bytes:
     pdf.set_font("Helvetica", size=12)
     pdf.multi_cell(0, 8, text)
     return bytes(pdf.output())
+
+
+def _close_backends() -> None:
+    """Drop the search page's open backends (a setting they were opened with changed)."""
+    for backend in search_blueprint._backends.values():
+        backend.close()
+    search_blueprint._backends.clear()
 
 
 def _count(html: str) -> int:
@@ -200,6 +208,26 @@ def test_the_postgresql_backend_serves_the_same_search(pg_app):
     response = login(registry, "officer")  # who registered both
     assert response.status_code == 302, response.get_data(as_text=True)[:3000]
     assert _count(get(registry, "/search?q=الشكاية")) == 2
+
+    # Past SEARCH_ESTIMATE_ABOVE expected matches the page says the count is an estimate, and
+    # the estimate still leaves out what the searcher may not open.
+    pg_app.config["SEARCH_ESTIMATE_ABOVE"] = 1
+    _close_backends()
+    with pg_app.test_request_context():
+        letters = [
+            register(officer, subject=f"شكاية رقم {n}", confidential=n % 2 == 1) for n in range(60)
+        ]
+        secret = {letter.id for letter in letters if letter.confidential}
+    _index(pg_app)
+    page = get(client, "/search?q=شكاية")
+    estimated = re.search(r'data-total="(\d+)" data-estimated="true"', page)
+    assert estimated, page[:3000]
+    assert 0 < int(estimated.group(1)) <= 16 * 31  # the sample's count, scaled; never a secret one
+    assert "≈" in page
+    api = client.get("/search/api?q=شكاية").get_json()
+    assert api["total_estimated"] is True
+    assert api["hits"] and not {hit["id"] for hit in api["hits"]} & secret
+    _close_backends()
 
 
 def test_facets_filter_and_sort(app, world, client_for):

@@ -41,6 +41,7 @@ class SearchSettings:
     database_url: str
     timeout_s: float
     memory_mb: int
+    estimate_above: int = 20_000  # PostgreSQL: matches past which counts are estimated
 
     @classmethod
     def from_config(cls, config) -> SearchSettings:
@@ -50,13 +51,18 @@ class SearchSettings:
             database_url=config["DATABASE_URL"],
             timeout_s=float(config["EXTRACT_TIMEOUT_S"]),
             memory_mb=int(config["EXTRACT_MEMORY_MB"]),
+            estimate_above=int(config["SEARCH_ESTIMATE_ABOVE"]),
         )
 
 
 def open_index(settings: SearchSettings) -> Backend:
     if settings.backend == "postgres":
         url = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
-        return open_backend("postgres", LETTER_LAYOUT, database_url=url, table="search_letters")
+        backend = open_backend(
+            "postgres", LETTER_LAYOUT, database_url=url, table="search_letters"
+        )
+        backend.estimate_above = settings.estimate_above
+        return backend
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     return open_backend("whoosh", LETTER_LAYOUT, path=settings.index_dir)
 

@@ -212,6 +212,10 @@ class SearchResults:
     total: int  # every document the searcher may open that matches, not just this page
     hits: list[Hit]
     facets: dict[str, dict[str, int]]  # field -> value -> count, over `total`
+    # True when so many documents match that `total` and the facet counts were estimated from
+    # a sample of them (PostgreSQL past `estimate_above` matches); the hits are then the
+    # newest first, whatever the sort asked for, and still complete and exact page by page.
+    estimated: bool = False
 
 
 class Backend(Protocol):

@@ -28,15 +28,28 @@ by that key are re-ranked by head rank + ts_rank of the full vector (ties by id)
 follow in the cheap order. The order is total and the same for every page (ids compare bytewise,
 COLLATE "C", as Python compares them). Prefixes expand without a cap (a cap would drop matches
 from the exact total): the cost of a prefix is the number of matches, as for a common word.
+
+Very common words: counting and faceting visit one heap row per match, about 0.5 µs each even
+with the table in shared buffers, so a word in a quarter of 1,000,000 letters costs 150-250 ms
+before any ranking (bench/README.md). Every row therefore carries `sample`, a fixed bucket
+(0-63) from its id, and a search first counts the matches in SAMPLED_BUCKETS of the buckets
+(1/16 of them), unless the planner expects far fewer matches. Past `estimate_above` expected
+matches, the total and the facet counts are that sample's, scaled (results.estimated), and the
+page lists the matches newest first: the sample gives a date past which enough matches lie,
+and only that recent slice is read; ranking a fifth of the register by relevance would mean
+little and cost seconds. Below it, the exact statement above runs, and counts are exact.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date
 
 import psycopg
 from psycopg import sql
@@ -60,10 +73,15 @@ MAX_POSITIONS_PER_TERM = 256  # PostgreSQL keeps no more
 MAX_LEXEME_BYTES = 2046
 MAX_VECTOR_BYTES = 900_000  # a tsvector must stay under 1 MB
 FIELD_GAP = 100  # positions between two text fields, wider than any phrase
-SCHEMA_VERSION = 2  # of the table layout (2: narrow row, out-of-line vector, head vector)
+SCHEMA_VERSION = 3  # of the table layout (2: narrow row, out-of-line vector, head vector;
+# 3: sample bucket)
 RERANK_WINDOW = 200  # matches re-ranked with the full vector, the best by the cheap key
 TOAST_TUPLE_TARGET = 512  # bytes: past it the vector and the original go out of line
 SEARCH_WORK_MEM = "64MB"  # the matches of a common word (CTE, hash tables) stay in memory
+SAMPLE_BUCKETS = 64  # every row's `sample` is one of these, from its id
+SAMPLED_BUCKETS = 4  # the buckets a search counts first: 1/16 of the matches
+ESTIMATE_ABOVE = 20_000  # expected matches past which counts are estimated from that sample
+PLANNED_FEW = 10  # the planner expecting under ESTIMATE_ABOVE / 10 matches: count them all
 
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,50}")
 
@@ -71,6 +89,13 @@ _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,50}")
 def plain_url(url: str) -> str:
     """psycopg takes postgresql://; SQLAlchemy-style URLs name the driver too."""
     return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
+
+
+def sample_bucket(document_id: str) -> int:
+    """The row's fixed sample bucket: spread evenly, whatever the ids look like. SQL gives the
+    same: (get_byte(sha256(convert_to(id, 'UTF8')), 0) * 256 + get_byte(..., 1)) % 64."""
+    digest = hashlib.sha256(document_id.encode()).digest()
+    return int.from_bytes(digest[:2], "big") % SAMPLE_BUCKETS
 
 
 def quoted(term: str) -> str:
@@ -159,6 +184,7 @@ class PostgresBackend:
         self._writer: psycopg.Connection | None = None  # holds the uncommitted batch
         self._reader = psycopg.connect(self._url, autocommit=True)
         self._lock = threading.Lock()
+        self.estimate_above = ESTIMATE_ABOVE
         if self._meta() is None:
             self._create()
 
@@ -196,6 +222,7 @@ class PostgresBackend:
             sql.SQL("head tsvector NOT NULL"),
             sql.SQL("original jsonb NOT NULL"),
             sql.SQL("visibility text[] NOT NULL"),
+            sql.SQL("sample smallint NOT NULL"),
         ]
         columns += [sql.SQL("{} text").format(sql.Identifier(n)) for n in layout.keyword_fields]
         columns += [sql.SQL("{} text[]").format(sql.Identifier(n)) for n in layout.multi_fields]
@@ -222,6 +249,7 @@ class PostgresBackend:
             ),
             self._index_statement("terms", "gin"),
             self._index_statement("visibility", "gin"),
+            self._index_statement("sample", "btree"),
             *(self._index_statement(name, "gin") for name in layout.multi_fields),
             *(self._index_statement(name, "btree") for name in layout.keyword_fields),
             *(self._index_statement(name, "btree") for name in layout.date_fields),
@@ -270,7 +298,7 @@ class PostgresBackend:
         """The columns `_row` fills, in its order (bench/search_pg_1m.py COPYs such rows)."""
         layout = self.layout
         filters = layout.keyword_fields + layout.multi_fields + layout.date_fields
-        return ["id", "terms", "head", "original", "visibility", *filters]
+        return ["id", "terms", "head", "original", "visibility", "sample", *filters]
 
     def index(self, documents: Iterable[Document]) -> None:
         layout = self.layout
@@ -302,6 +330,7 @@ class PostgresBackend:
             *vector_literals(texts, layout.text_fields),
             json.dumps(texts, ensure_ascii=False),
             sorted(document.visibility),
+            sample_bucket(document.id),
         ]
         filters = document.filters
         row += [keyword_value(filters[n]) if n in filters else None for n in layout.keyword_fields]
@@ -366,44 +395,22 @@ class PostgresBackend:
             return empty
         tsquery = None if parsed.is_empty else tsquery_literal(parsed)
         where, params = self._where(query, tsquery)
-        sort_date = self.layout.sort_date
-        sort_by_date = query.sort == "date" or (parsed.is_empty and sort_date is not None)
-        ranked = tsquery is not None and not sort_by_date
-        any_term = any_term_literal(parsed) if ranked else None
-        skip = (query.page - 1) * query.page_size
-        # Ranked: enough candidates for the re-ranked window and the page; else the page.
-        wanted = max(RERANK_WINDOW, skip + query.page_size) if ranked else skip + query.page_size
-        statement, statement_params = self._matches_statement(
-            query.facets, where, params, any_term, sort_by_date, wanted
-        )
-        facet_names = list(dict.fromkeys(query.facets))
         with self._lock, self._reader.transaction():
-            # One snapshot for the matches and the page rows, so they agree.
+            # One snapshot for the counts and the page rows, so they agree.
             self._reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             self._reader.execute(f"SET LOCAL work_mem = '{SEARCH_WORK_MEM}'")
             self._reader.execute("SET LOCAL jit = off")  # compiling costs more than it saves
-            rows = self._reader.execute(statement, statement_params).fetchall()
-            total, facets, candidates = 0, {name: [] for name in query.facets}, []
-            for kind, value, count, head_rank in rows:
-                if kind == 0:
-                    total = count
-                elif kind > 0:
-                    facets[facet_names[kind - 1]].append((value, count))
-                else:
-                    candidates.append((value, head_rank))
-            scores = {document_id: float(head_rank) for document_id, head_rank in candidates}
-            order = [document_id for document_id, _ in candidates]
-            window = order[:RERANK_WINDOW] if ranked else []
-            for document_id, rank in self._full_ranks(window, any_term).items():
-                scores[document_id] += rank
-            window.sort(key=lambda document_id: (-scores[document_id], document_id))
-            order[: len(window)] = window
-            page = order[skip : skip + query.page_size]
+            estimate = self._estimate(query, where, params)
+            if estimate is None:
+                total, facets, page, scores = self._exact(query, parsed, where, params)
+            else:
+                total, facets, cutoff = estimate
+                page = self._newest(query, where, params, cutoff)
+                any_term = None if parsed.is_empty else any_term_literal(parsed)
+                scores = dict.fromkeys(page, 0.0)
+                if any_term is not None:
+                    scores.update(self._full_ranks(page, any_term))
             originals = self._originals(page)
-            if ranked:  # past the window: the full rank is shown, not ordered by
-                beyond = page if skip >= len(window) else page[len(window) - skip :]
-                for document_id, rank in self._full_ranks(beyond, any_term).items():
-                    scores[document_id] += rank
         hits = [
             Hit(
                 document_id, float(scores[document_id]), _highlights(originals[document_id], parsed)
@@ -414,7 +421,123 @@ class PostgresBackend:
             name: dict(sorted(counts, key=lambda item: (-item[1], item[0])))
             for name, counts in facets.items()
         }
-        return SearchResults(total, hits, facet_counts)
+        return SearchResults(total, hits, facet_counts, estimated=estimate is not None)
+
+    def _exact(self, query: SearchQuery, parsed, where: sql.Composable, params: list):
+        """Total, facets, the page's ids and their scores, from every match."""
+        tsquery_given = not parsed.is_empty
+        sort_by_date = query.sort == "date" or (
+            not tsquery_given and self.layout.sort_date is not None
+        )
+        ranked = tsquery_given and not sort_by_date
+        any_term = any_term_literal(parsed) if ranked else None
+        skip = (query.page - 1) * query.page_size
+        # Ranked: enough candidates for the re-ranked window and the page; else the page.
+        wanted = max(RERANK_WINDOW, skip + query.page_size) if ranked else skip + query.page_size
+        statement, statement_params = self._matches_statement(
+            query.facets, where, params, any_term, sort_by_date, wanted
+        )
+        rows = self._reader.execute(statement, statement_params).fetchall()
+        total, facets, candidates = self._read_counts(query, rows)
+        scores = {document_id: float(head_rank) for document_id, head_rank in candidates}
+        order = [document_id for document_id, _ in candidates]
+        window = order[:RERANK_WINDOW] if ranked else []
+        for document_id, rank in self._full_ranks(window, any_term).items():
+            scores[document_id] += rank
+        window.sort(key=lambda document_id: (-scores[document_id], document_id))
+        order[: len(window)] = window
+        page = order[skip : skip + query.page_size]
+        if ranked:  # past the window: the full rank is shown, not ordered by
+            beyond = page if skip >= len(window) else page[len(window) - skip :]
+            for document_id, rank in self._full_ranks(beyond, any_term).items():
+                scores[document_id] += rank
+        return total, facets, page, scores
+
+    @staticmethod
+    def _read_counts(query: SearchQuery, rows: list[tuple]):
+        """The rows of `_matches_statement`: total, facet counts, and the page candidates (or
+        the cutoff date) in order."""
+        facet_names = list(dict.fromkeys(query.facets))
+        total, facets, candidates = 0, {name: [] for name in query.facets}, []
+        for kind, value, count, head_rank in rows:
+            if kind == 0:
+                total = count
+            elif kind > 0:
+                facets[facet_names[kind - 1]].append((value, count))
+            else:
+                candidates.append((value, head_rank))
+        return total, facets, candidates
+
+    def _estimate(self, query: SearchQuery, where: sql.Composable, params: list):
+        """Total, facets and a cutoff date estimated from the sampled buckets, when more than
+        `estimate_above` matches are expected; else None (the exact statement runs)."""
+        if self.layout.sort_date is None or self._planned_rows(where, params) < (
+            self.estimate_above // PLANNED_FEW
+        ):
+            return None
+        rows = self._reader.execute(*self._sample_statement(query, where, params)).fetchall()
+        total, facets, candidates = self._read_counts(query, rows)
+        scale = SAMPLE_BUCKETS // SAMPLED_BUCKETS
+        if total * scale < self.estimate_above:
+            return None
+        scaled = {
+            name: [(value, n * scale) for value, n in counts] for name, counts in facets.items()
+        }
+        cutoff = date.fromisoformat(candidates[0][0]) if candidates else None
+        return total * scale, scaled, cutoff
+
+    def _planned_rows(self, where: sql.Composable, params: list) -> float:
+        """The planner's guess of the matches (its statistics know common words): a selective
+        search skips the sampled count, which would build the word's bitmap a second time. A
+        wrong guess costs time, never a wrong answer."""
+        plan = self._reader.execute(
+            sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(self._table, where),
+            params,
+        ).fetchone()[0]
+        return float(plan[0]["Plan"]["Plan Rows"])
+
+    def _sample_statement(
+        self, query: SearchQuery, where: sql.Composable, params: list
+    ) -> tuple[sql.Composed, list]:
+        """`_matches_statement` over the sampled buckets, ending with the cutoff date: the
+        sampled match past which, expectedly, twice the rows the page needs lie."""
+        skip = (query.page - 1) * query.page_size
+        cutoff_at = math.ceil((skip + query.page_size) * SAMPLED_BUCKETS / SAMPLE_BUCKETS * 2) + 8
+        return self._matches_statement(
+            query.facets,
+            sql.SQL("{} AND sample < %s").format(where),
+            [*params, SAMPLED_BUCKETS],
+            None,
+            True,
+            0,
+            cutoff_at=cutoff_at,
+        )
+
+    def _newest(
+        self, query: SearchQuery, where: sql.Composable, params: list, cutoff: date | None
+    ) -> list[str]:
+        """The page's ids, newest first, reading only matches from `cutoff` on when that
+        slice holds enough of them (else all)."""
+        skip = (query.page - 1) * query.page_size
+        wanted = skip + query.page_size
+        sort_date = sql.Identifier(self.layout.sort_date)
+        statement = sql.SQL(
+            'SELECT id FROM {} WHERE {}{} ORDER BY {} DESC NULLS LAST, id COLLATE "C" LIMIT %s'
+        )
+        recent = sql.SQL(" AND {} >= %s").format(sort_date)
+        for bounded in (True, False) if cutoff is not None else (False,):
+            ids = [
+                row[0]
+                for row in self._reader.execute(
+                    statement.format(
+                        self._table, where, recent if bounded else sql.SQL(""), sort_date
+                    ),
+                    [*params, *([cutoff] if bounded else []), wanted],
+                )
+            ]
+            if len(ids) == wanted:
+                break
+        return ids[skip:]
 
     def _matches_statement(
         self,
@@ -424,10 +547,12 @@ class PostgresBackend:
         any_term: str | None,
         sort_by_date: bool,
         wanted: int,
+        cutoff_at: int | None = None,
     ) -> tuple[sql.Composed, list]:
         """One statement over the matches (found once): rows (0, NULL, total, NULL), then
         (k, value, count, NULL) per value of the k-th facet, then (-1, id, NULL, head rank) for
-        the `wanted` first matches in the cheap order."""
+        the `wanted` first matches in the cheap order; or, with `cutoff_at`, one row (-1, date,
+        NULL, NULL): the sort date of the match at that place, newest first."""
         sort_date = self.layout.sort_date
         use_date = sort_date is not None and (sort_by_date or any_term is not None)
         head_rank = sql.SQL("ts_rank(head, %s::tsquery)") if any_term else sql.SQL("0.0::real")
@@ -467,6 +592,14 @@ class PostgresBackend:
                     " FROM g WHERE {column} IS NOT NULL GROUP BY {column}"
                 )
             parts.append(branch.format(k=sql.Literal(k), column=column))
+        if cutoff_at is not None:
+            parts.append(
+                sql.SQL(
+                    " UNION ALL (SELECT -1, {0}::text, NULL::bigint, NULL::real FROM m"
+                    " WHERE {0} IS NOT NULL ORDER BY {0} DESC OFFSET %s LIMIT 1)"
+                ).format(sql.Identifier(sort_date))
+            )
+            return sql.Composed(parts), [*params, cutoff_at]
         parts.append(
             sql.SQL(
                 " UNION ALL (SELECT -1, id, NULL::bigint, h FROM m"
