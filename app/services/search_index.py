@@ -58,9 +58,7 @@ class SearchSettings:
 def open_index(settings: SearchSettings) -> Backend:
     if settings.backend == "postgres":
         url = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
-        backend = open_backend(
-            "postgres", LETTER_LAYOUT, database_url=url, table="search_letters"
-        )
+        backend = open_backend("postgres", LETTER_LAYOUT, database_url=url, table="search_letters")
         backend.estimate_above = settings.estimate_above
         return backend
     settings.index_dir.mkdir(parents=True, exist_ok=True)
