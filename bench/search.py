@@ -358,7 +358,6 @@ def pg_plans(backend, queries) -> dict[str, list[str]]:
     total, the facets and the page's candidates, and of the sampled count that comes first, for
     a one-word query and a filtered_sorted one (built by the backend itself, with the search
     transaction's settings)."""
-    from psycopg import sql
 
     from indexing.backends import postgres_backend
 
@@ -370,25 +369,27 @@ def pg_plans(backend, queries) -> dict[str, list[str]]:
         by_date = query.sort == "date"
         any_term = None if by_date else postgres_backend.any_term_literal(parsed)
         wanted = postgres_backend.RERANK_WINDOW if any_term else query.page_size
-        statement, values = backend._matches_statement(
-            query.facets, where, params, any_term, by_date, wanted
+        matches = backend._matches_statement(query.facets, where, params, any_term, by_date, wanted)
+        plans[f"{name}:matches"] = _explain(backend, *matches)
+        plans[f"{name}:sample"] = _explain(
+            backend, *backend._sample_statement(query, where, params)
         )
-        with backend._reader.transaction():
-            backend._reader.execute(f"SET LOCAL work_mem = '{postgres_backend.SEARCH_WORK_MEM}'")
-            backend._reader.execute("SET LOCAL jit = off")
-            rows = backend._reader.execute(
-                sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + statement, values
-            ).fetchall()
-        plans[f"{name}:matches"] = [row[0] for row in rows]
-        statement, values = backend._sample_statement(query, where, params)
-        with backend._reader.transaction():
-            backend._reader.execute(f"SET LOCAL work_mem = '{postgres_backend.SEARCH_WORK_MEM}'")
-            backend._reader.execute("SET LOCAL jit = off")
-            rows = backend._reader.execute(
-                sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + statement, values
-            ).fetchall()
-        plans[f"{name}:sample"] = [row[0] for row in rows]
     return plans
+
+
+def _explain(backend, statement, values) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of a backend statement, with the search transaction's settings."""
+    from psycopg import sql
+
+    from indexing.backends import postgres_backend
+
+    with backend._reader.transaction():
+        backend._reader.execute(f"SET LOCAL work_mem = '{postgres_backend.SEARCH_WORK_MEM}'")
+        backend._reader.execute("SET LOCAL jit = off")
+        rows = backend._reader.execute(
+            sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + statement, values
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def backend_tsquery(parsed):
