@@ -25,6 +25,14 @@ def filesize(size: int) -> str:
     return _("%(size)s MB", size=format_decimal(size / 1024 / 1024, format="#,##0.0"))
 
 
+def approximate(total: int) -> str:
+    """An estimated count as people say it: two significant figures (226,160 -> 230,000)."""
+    if total >= 100:
+        unit = 10 ** (len(str(total)) - 2)
+        total = round(total / unit) * unit
+    return format_decimal(total)
+
+
 def hijri(day) -> Markup:
     """The Umm al-Qura date in brackets, for users who chose to see it; nothing otherwise."""
     from flask_babel import get_locale

@@ -83,6 +83,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["role_label"] = TEMPLATE_HELPERS["role_label"]
     app.jinja_env.filters["bdi"] = formatting.bdi
     app.jinja_env.filters["filesize"] = formatting.filesize
+    app.jinja_env.filters["approximate"] = formatting.approximate
     app.jinja_env.filters["hijri"] = formatting.hijri
     app.context_processor(_template_context)
     app.after_request(_security_headers)

@@ -8,7 +8,7 @@ import threading
 from datetime import date
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -214,17 +214,8 @@ def index():
         facets=_facet_labels(results.facets),
         page=page,
         pages=max((results.total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
-        shown_total=format_decimal(approximate(results.total)),
         args=args,
     )
-
-
-def approximate(total: int) -> int:
-    """An estimated total as people say it: two significant figures (226,160 -> 230,000)."""
-    if total < 100:
-        return total
-    unit = 10 ** (len(str(total)) - 2)
-    return round(total / unit) * unit
 
 
 @bp.get("/api")

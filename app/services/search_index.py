@@ -41,7 +41,7 @@ class SearchSettings:
     database_url: str
     timeout_s: float
     memory_mb: int
-    estimate_above: int = 20_000  # PostgreSQL: matches past which counts are estimated
+    estimate_above: int  # PostgreSQL: matches past which counts are estimated
 
     @classmethod
     def from_config(cls, config) -> SearchSettings:
@@ -58,9 +58,13 @@ class SearchSettings:
 def open_index(settings: SearchSettings) -> Backend:
     if settings.backend == "postgres":
         url = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
-        backend = open_backend("postgres", LETTER_LAYOUT, database_url=url, table="search_letters")
-        backend.estimate_above = settings.estimate_above
-        return backend
+        return open_backend(
+            "postgres",
+            LETTER_LAYOUT,
+            database_url=url,
+            table="search_letters",
+            estimate_above=settings.estimate_above,
+        )
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     return open_backend("whoosh", LETTER_LAYOUT, path=settings.index_dir)
 

@@ -26,8 +26,11 @@ __all__ = [
 ]
 
 
-def open_backend(kind: str, layout: Layout, *, path=None, database_url=None, table=None) -> Backend:
-    """The backend a deployment configured: "whoosh" (a directory) or "postgres" (a table)."""
+def open_backend(
+    kind: str, layout: Layout, *, path=None, database_url=None, table=None, **postgres_options
+) -> Backend:
+    """The backend a deployment configured: "whoosh" (a directory) or "postgres" (a table;
+    `postgres_options` go to PostgresBackend, e.g. estimate_above)."""
     if kind == "whoosh":
         from indexing.backends.whoosh_backend import WhooshBackend
 
@@ -39,5 +42,5 @@ def open_backend(kind: str, layout: Layout, *, path=None, database_url=None, tab
 
         if not database_url or not table:
             raise ValueError("the PostgreSQL backend needs a database URL and a table name")
-        return PostgresBackend(database_url, table, layout)
+        return PostgresBackend(database_url, table, layout, **postgres_options)
     raise ValueError(f"unknown search backend {kind!r} (whoosh or postgres)")

@@ -173,7 +173,9 @@ def _clause(item: parsing.Clause) -> str:
 
 
 class PostgresBackend:
-    def __init__(self, url: str, table: str, layout: Layout) -> None:
+    def __init__(
+        self, url: str, table: str, layout: Layout, *, estimate_above: int = ESTIMATE_ABOVE
+    ) -> None:
         if not _TABLE_NAME.fullmatch(table):
             raise ValueError(f"unusable table name {table!r}")
         self.layout = layout
@@ -184,7 +186,7 @@ class PostgresBackend:
         self._writer: psycopg.Connection | None = None  # holds the uncommitted batch
         self._reader = psycopg.connect(self._url, autocommit=True)
         self._lock = threading.Lock()
-        self.estimate_above = ESTIMATE_ABOVE
+        self.estimate_above = estimate_above
         if self._meta() is None:
             self._create()
 

@@ -53,9 +53,12 @@ def backend():
     if not url:
         pytest.skip("PostgreSQL backend: set DIWAN_TEST_DATABASE_URL to run these tests")
     engine = open_backend(
-        "postgres", LAYOUT, database_url=url, table=f"test_estimates_{secrets.token_hex(4)}"
+        "postgres",
+        LAYOUT,
+        database_url=url,
+        table=f"test_estimates_{secrets.token_hex(4)}",
+        estimate_above=300,
     )
-    engine.estimate_above = 300
     engine.index(corpus())
     engine.commit()
     # The planner's statistics, as autovacuum keeps them: a search it expects to be small
