@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.database import write_transaction
 from app.deadlines import ACCESS_TO_INFORMATION, COMPLAINT, PLAIN_LETTER
-from app.models import Organisation, Role
-from app.services import circuits, pki
+from app.models import LetterType, Organisation, Role
+from app.services import circuits, pki, portal_types, routing_rules
 from app.services import organisations as orgs
 from app.services.actor import Actor
 from app.services.deadlines import rule_columns
@@ -85,6 +85,24 @@ USERS = [
         "الكاتب العام",
     ),
 ]
+# The e-counter: what citizens may send online (code, Arabic, French, English, letter type,
+# identity fields required besides the name, e-mail setting, days to reopen a complaint).
+PORTAL_TYPES = [
+    ("courrier", "مراسلة", "Courrier", "Letter", "COURRIER", [], "optional", None),
+    ("plainte", "شكاية", "Plainte", "Complaint", "PLAINTE", ["national_id"], "optional", 30),
+    (
+        "acces-information",
+        "طلب الحصول على المعلومات",
+        "Demande d'accès à l'information",
+        "Request for information",
+        "ACCES_INFO",
+        ["national_id"],
+        "required",
+        None,
+    ),
+]
+# Complaints go straight to the users' relations service.
+COMPLAINT_RULE = ("Plaintes du guichet électronique", "PLAINTE", "SRC")
 # Replies of the DRH: visa by its head, then the Secretary General's signature.
 REPLY_CIRCUIT = ("Réponse DRH : visa du directeur, signature du SG", "DRH", "SG")
 
@@ -186,4 +204,36 @@ def load_demo(session: Session, pki_settings: PkiSettings | None = None) -> list
             ),
         ],
     )
+    _demo_portal(session, Actor(users["admin"]), organisation, departments)
     return logins
+
+
+def _demo_portal(session: Session, admin: Actor, organisation, departments) -> None:
+    letter_types = select(LetterType).where(LetterType.organisation_id == organisation.id)
+    types = {t.code: t for t in session.scalars(letter_types)}
+    for position, (code, ar, fr, en, letter_type, required, email, reopen) in enumerate(
+        PORTAL_TYPES
+    ):
+        portal_types.save_request_type(
+            session,
+            admin,
+            None,
+            code=code,
+            name_ar=ar,
+            name_fr=fr,
+            name_en=en,
+            letter_type_id=types[letter_type].id,
+            required_fields=required,
+            email_mode=email,
+            reopen_days=reopen,
+            position=position,
+        )
+    name, letter_type, department = COMPLAINT_RULE
+    routing_rules.create_rule(
+        session,
+        admin,
+        name=name,
+        action_department_id=departments[department].id,
+        letter_type_id=types[letter_type].id,
+        apply_automatically=True,
+    )

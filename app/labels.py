@@ -73,7 +73,29 @@ def action_label(action: str):
         "circuit.resubmitted": _l("New version submitted"),
         "circuit.annotated": _l("Remark added"),
         "circuit.timestamped": _l("Archive time-stamp added"),
+        "portal.submitted": _l("Submitted on the e-counter"),
+        "portal.complement_requested": _l("Complement asked of the citizen"),
+        "portal.complement_added": _l("Complement added by the citizen"),
+        "portal.rated": _l("Answer rated by the citizen"),
+        "portal.reopened": _l("Complaint reopened by the citizen"),
     }.get(action, action)
+
+
+def portal_step_label(kind: str):
+    """A step of a request's timeline, as the citizen reads it."""
+    return {
+        "received": _l("Received and registered"),
+        "routed": _l("In progress"),
+        "extended": _l("Deadline extended"),
+        "waiting": _l("Waiting for your complement: the deadline is paused"),
+        "resumed": _l("Processing resumed"),
+        "complement_requested": _l("The administration asks you for a complement"),
+        "complement": _l("Your complement was received"),
+        "answered": _l("Answered"),
+        "closed": _l("Closed"),
+        "cancelled": _l("Cancelled by the registry"),
+        "reopened": _l("Reopened at your request"),
+    }.get(kind, kind)
 
 
 def no_text_label(reason: str):
@@ -204,4 +226,5 @@ TEMPLATE_HELPERS = {
     "outcome_label": outcome_label,
     "deadline_status_label": deadline_status_label,
     "inbox_tab_label": inbox_tab_label,
+    "portal_step_label": portal_step_label,
 }

@@ -22,43 +22,66 @@ def file_store() -> FileStore:
     return FileStore(Path(current_app.config["FILE_STORE"]))
 
 
-def refusal_message(code: str, filename: str):
+def refusal_message(code: str, filename: str, max_mb: float | None = None):
     messages = {
         "empty": _l("%(name)s is empty.", name=filename),
         "too_large": _l(
             "%(name)s is larger than %(mb)s MB.",
             name=filename,
-            mb=format_decimal(current_app.config["MAX_UPLOAD_MB"]),
+            mb=format_decimal(max_mb or current_app.config["MAX_UPLOAD_MB"]),
         ),
         "unsupported_type": _l("%(name)s is not a PDF, JPEG, PNG or TIFF file.", name=filename),
+        "not_accepted": _l("%(name)s is not a PDF, JPEG or PNG file.", name=filename),
         "invalid_image": _l("%(name)s is a damaged or oversized image.", name=filename),
+        "unreadable": _l(
+            "%(name)s cannot be opened (damaged, or protected by a password): send a PDF that "
+            "opens normally.",
+            name=filename,
+        ),
     }
     return messages.get(code, _l("%(name)s was refused.", name=filename))
 
 
-def ingest_all(uploads: list[FileStorage]) -> tuple[list[IngestedFile], list]:
-    """Store every acceptable upload; return the files and the messages for the refused ones."""
+def ingest_all(
+    uploads: list[FileStorage],
+    *,
+    max_mb: float | None = None,
+    accept: frozenset[str] | None = None,
+    readable_only: bool = False,
+) -> tuple[list[IngestedFile], list]:
+    """Store every acceptable upload; return the files and the messages for the refused ones.
+
+    The registry desk takes every supported type, and a damaged PDF is kept as received (flagged).
+    The public portal passes its own size limit, the types it ``accept``s, and ``readable_only``:
+    a PDF that cannot be opened is refused, so the citizen sends another while still there."""
     config = current_app.config
     store = file_store()
+    max_mb = max_mb or config["MAX_UPLOAD_MB"]
     accepted, errors = [], []
     for upload in uploads:
         if upload is None or not upload.filename:
             continue
+        # First-strong isolate: a Latin file name keeps its order inside an Arabic sentence.
+        name = "\u2068" + Path(upload.filename).name + "\u2069"
         try:
-            accepted.append(
-                ingest_upload(
-                    store,
-                    upload.stream,
-                    upload.filename,
-                    max_bytes=int(config["MAX_UPLOAD_MB"] * 1024 * 1024),
-                    timeout_s=config["PARSE_TIMEOUT_S"],
-                    memory_mb=config["PARSE_MEMORY_MB"],
-                )
+            ingested = ingest_upload(
+                store,
+                upload.stream,
+                upload.filename,
+                max_bytes=int(max_mb * 1024 * 1024),
+                timeout_s=config["PARSE_TIMEOUT_S"],
+                memory_mb=config["PARSE_MEMORY_MB"],
             )
         except UploadRejected as refusal:
-            # First-strong isolate: a Latin file name keeps its order inside an Arabic sentence.
-            name = "\u2068" + Path(upload.filename).name + "\u2069"
-            errors.append(refusal_message(refusal.code, name))
+            code = "not_accepted" if accept and refusal.code == "unsupported_type" else refusal.code
+            errors.append(refusal_message(code, name, max_mb))
+            continue
+        if accept is not None and ingested.media_type not in accept:
+            errors.append(refusal_message("not_accepted", name, max_mb))
+        elif readable_only and ingested.pdf_sha256 is None:
+            errors.append(refusal_message("unreadable", name, max_mb))
+        else:
+            accepted.append(ingested)
     return accepted, errors
 
 

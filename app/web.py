@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, has_request_context, render_template, request
+from flask import Flask, g, has_request_context, render_template, request
 from flask_babel import format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
         notifications,
         parapheur,
         pki_endpoints,
+        portal,
         processing,
         registry,
         replies,
@@ -67,6 +68,7 @@ def init_app(app: Flask) -> None:
         pki_endpoints,
         verification,
         search,
+        portal,
     )
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
@@ -121,6 +123,8 @@ def select_timezone() -> str:
     """Times are shown in the organisation's own time zone."""
     from flask import current_app
 
+    if has_request_context() and getattr(g, "timezone", None):
+        return g.timezone  # a public page about one organisation (the portal)
     if has_request_context() and current_user.is_authenticated:
         return current_user.organisation.timezone
     return current_app.config["DEFAULT_TIMEZONE"]

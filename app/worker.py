@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from app.database import write_transaction
 from app.extensions import db
-from app.files.store import FileStore
+from app.files.store import FileStore, FileStoreError
 from app.models import OutgoingEmail
 from app.models.base import utcnow
-from app.services import reminders, search_index, signatures
+from app.services import portal_documents, reminders, search_index, signatures
 
 log = logging.getLogger("diwan.worker")
 
@@ -52,7 +52,7 @@ def send_pending_emails(session: Session, config, now: datetime | None = None) -
     for email in pending:
         try:
             _deliver(config, email)
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, FileStoreError) as error:
             with write_transaction(session):
                 email.attempts += 1
                 email.last_error = f"{type(error).__name__}: {error}"[:2000]
@@ -73,6 +73,11 @@ def _deliver(config, email: OutgoingEmail) -> None:
     message["Subject"] = email.subject
     message["Message-ID"] = f"<outbox-{email.id}@diwan>"  # the same on a retry
     message.set_content(email.body)
+    if email.attachment_sha256:
+        pdf = FileStore(Path(config["FILE_STORE"])).open_verified(email.attachment_sha256)
+        message.add_attachment(
+            pdf, maintype="application", subtype="pdf", filename=email.attachment_name
+        )
     with smtplib.SMTP(
         config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT_S"]
     ) as smtp:
@@ -116,6 +121,13 @@ def _index_changes(app: Flask, periodic: bool) -> int:
         backend.close()
 
 
+def _portal_receipts(app: Flask) -> int:
+    """Receipts of portal requests that a crash or a failed seal left unmade."""
+    store = FileStore(Path(app.config["FILE_STORE"]))
+    settings = portal_documents.ReceiptSettings.from_config(app.config)
+    return portal_documents.issue_pending_receipts(db.session, store, settings)
+
+
 def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True) -> dict:
     with app.app_context():
         report = {}
@@ -125,6 +137,7 @@ def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True
             report["notifications"] = result.notifications
             report["emails_queued"] = result.emails
             report.update(_signature_upkeep(app))
+        report["receipts_made"] = _portal_receipts(app)
         report["emails_sent"] = send_pending_emails(db.session, app.config)
         report["letters_indexed"] = _index_changes(app, periodic=check_deadlines)
         db.session.remove()
@@ -151,6 +164,22 @@ def run_forever(app: Flask) -> None:  # pragma: no cover - a loop; run_once is w
         wait_for_work(app, app.config["WORKER_POLL_S"])
 
 
+def _email_due(session: Session) -> bool:
+    """An e-mail waits (a portal confirmation link should not wait a whole poll interval)."""
+    return (
+        session.scalar(
+            select(OutgoingEmail.id)
+            .where(
+                OutgoingEmail.sent_at.is_(None),
+                OutgoingEmail.next_attempt_at <= utcnow(),
+                OutgoingEmail.attempts < MAX_ATTEMPTS,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def wait_for_work(app: Flask, seconds: float) -> bool:
     """Sleep up to `seconds`, waking as soon as a change waits for the search index, so a new
     letter is searchable within about a second rather than a whole poll interval. True if woken."""
@@ -160,7 +189,9 @@ def wait_for_work(app: Flask, seconds: float) -> bool:
         time.sleep(min(step, left))
         with app.app_context():
             try:
-                if search_index.has_changes(db.session):
+                if search_index.has_changes(db.session) or (
+                    app.config["SMTP_HOST"] and _email_due(db.session)
+                ):
                     return True
             finally:
                 db.session.remove()

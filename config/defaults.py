@@ -64,6 +64,19 @@ WORKER_POLL_S = 10
 SEARCH_WAKE_S = 0.5
 DEADLINE_CHECK_INTERVAL_S = 3600
 
+# The citizens' e-counter (/portal). Attachments: their own limits, shown on the form; PDF, JPEG and
+# PNG only. An e-mail confirmation link stays valid this long. Rate limits per client address
+# (Flask-Limiter syntax); per e-mail address, at most this many requests a day. Wrong tracking
+# codes and passwords also slow down (each attempt past the third waits twice as long).
+PORTAL_MAX_UPLOAD_MB = 10
+PORTAL_MAX_FILES = 5
+PORTAL_CONFIRM_HOURS = 48
+PORTAL_SUBMISSIONS_PER_EMAIL_PER_DAY = 5
+PORTAL_SUBMIT_RATE_LIMIT = "20 per hour"
+PORTAL_CONFIRM_RATE_LIMIT = "30 per hour"
+PORTAL_TRACK_RATE_LIMIT = "30 per 10 minutes"
+PORTAL_ACCOUNT_RATE_LIMIT = "10 per 10 minutes"
+
 # The address users reach Diwan at, for links in e-mails.
 BASE_URL = "http://127.0.0.1:5000"
 

@@ -5,6 +5,16 @@ from app.models.base import Base
 from app.models.delegation import Delegation
 from app.models.notification import Notification, OutgoingEmail
 from app.models.organisation import Closure, Department, Organisation, Role, User, UserRole
+from app.models.portal import (
+    IDENTITY_FIELDS,
+    CitizenAccount,
+    EmailMode,
+    PortalRating,
+    PortalRequestType,
+    PortalSubmission,
+    PortalThrottle,
+    SubmissionStatus,
+)
 from app.models.registry import (
     LANGUAGES,
     Channel,
@@ -48,6 +58,7 @@ from app.models.signing import (
 )
 
 __all__ = [
+    "IDENTITY_FIELDS",
     "LANGUAGES",
     "Assignment",
     "AssignmentKind",
@@ -63,6 +74,7 @@ __all__ = [
     "CircuitStep",
     "CircuitTemplate",
     "CircuitVersion",
+    "CitizenAccount",
     "Closure",
     "Contact",
     "ContactKind",
@@ -70,6 +82,7 @@ __all__ = [
     "Department",
     "Document",
     "DocumentVersion",
+    "EmailMode",
     "ExtractedText",
     "KeyStorage",
     "Letter",
@@ -81,6 +94,10 @@ __all__ = [
     "Organisation",
     "Outcome",
     "OutgoingEmail",
+    "PortalRating",
+    "PortalRequestType",
+    "PortalSubmission",
+    "PortalThrottle",
     "Priority",
     "Register",
     "RegistryCounter",
@@ -93,6 +110,7 @@ __all__ = [
     "SigningCertificate",
     "StepAction",
     "StepStatus",
+    "SubmissionStatus",
     "User",
     "UserRole",
 ]

@@ -39,10 +39,14 @@ class OutgoingEmail(Base):
     __table_args__ = (Index("ix_outgoing_emails_pending", "sent_at", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    # None for e-mails about a citizen's portal account, which belongs to no administration.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     to_address: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    # A PDF from the file store sent with the message (a portal receipt), by its hash.
+    attachment_sha256: Mapped[str | None] = mapped_column(String(64))
+    attachment_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
