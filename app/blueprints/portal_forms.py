@@ -78,4 +78,3 @@ class SignInForm(FlaskForm):
         _l("E-mail address"), validators=[DataRequired(_l("Type your e-mail address."))]
     )
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Type your password."))])
-

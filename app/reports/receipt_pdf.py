@@ -235,11 +235,11 @@ def _letterhead(pdf: _ReceiptPDF, organisation: str) -> list[_Item]:
     head_w = min(max_w, max(pdf.width(line.text.strip(" ")) for line in lines) + 1)
     items = _text_items(pdf, lines, pdf.start_x(head_w), head_w, keep_together=True)
     last = items[-1]
-    draw_text = last.draw
+    draw_text, text_h = last.draw, last.height
 
     def draw_with_rule(top: float) -> None:
         draw_text(top)
-        y = top + last.height + 2.5
+        y = top + text_h + 2.5
         pdf.set_draw_color(*_BLACK)
         pdf.set_line_width(0.4)
         pdf.line(pdf.l_margin, y, pdf.w - pdf.r_margin, y)
@@ -289,7 +289,9 @@ def _row(pdf: _ReceiptPDF, cells: Sequence[_Cell], space_before: float = 0.0) ->
     return _Item(height, draw, space_before=space_before, split=split)
 
 
-def _fields(pdf: _ReceiptPDF, fields: Sequence[tuple[str, str]], space_before: float) -> list[_Item]:
+def _fields(
+    pdf: _ReceiptPDF, fields: Sequence[tuple[str, str]], space_before: float
+) -> list[_Item]:
     """Label (bold, start side) and value (wrapped) rows."""
     label_w = pdf.epw * _LABEL_W
     value_w = pdf.epw - label_w
@@ -342,13 +344,19 @@ def _attachments(
     )
     gap = line_height(_BODY_PT) * 0.2 if items else space_before
     if not attachments:
+        if not no_attachments:
+            return items
         lines = pdf.wrap_text(no_attachments, _inner(pdf.epw), _FILE_PT)
         items.append(_row(pdf, [_Cell(pdf.l_margin, pdf.epw, tuple(lines))], gap))
         return items
     pdf.set_font(FAMILY, "", _HASH_PT)
     widest = max(
         [pdf.width("0" * _HASH_SPLIT)]
-        + [pdf.width(digest[i : i + _HASH_SPLIT]) for _name, digest in attachments for i in (0, 32)]
+        + [
+            pdf.width(digest[i : i + _HASH_SPLIT])
+            for _name, digest in attachments
+            for i in (0, _HASH_SPLIT)
+        ]
     )
     hash_w = min(widest + 2 * _CELL_PAD_X + 1, pdf.epw * 0.45)
     name_w = pdf.epw - hash_w
@@ -419,17 +427,18 @@ def _tracking(
     pdf.set_font(FAMILY, "", _TRACKING_LABEL_PT)
     widest = max([widest] + [pdf.width(line.text.strip(" ")) for line in label_lines])
     box_w = min(side_w, max(_BOX_MIN_W, widest + 2 * _BOX_PAD_X + 6))
-    box_lines = [*label_lines, *code_lines]
-    box_h = sum(line.height for line in box_lines) + 2 * _BOX_PAD_Y
+    box_lines = [*label_lines, *code_lines] if label or code else []
+    box_h = sum(line.height for line in box_lines) + 2 * _BOX_PAD_Y if box_lines else 0.0
     height = max(box_h, _QR_SIZE)
     box_x = pdf.start_x(side_w) + (side_w - box_w) / 2
     column_x = pdf.end_x(column_w)
 
     def draw(top: float) -> None:
         box_top = top + (height - box_h) / 2
-        pdf.set_draw_color(*_BLACK)
-        pdf.set_line_width(0.5)
-        pdf.rect(box_x, box_top, box_w, box_h, style="D", round_corners=True, corner_radius=2)
+        if box_lines:
+            pdf.set_draw_color(*_BLACK)
+            pdf.set_line_width(0.5)
+            pdf.rect(box_x, box_top, box_w, box_h, style="D", round_corners=True, corner_radius=2)
         y = box_top + _BOX_PAD_Y
         for number, line in enumerate(box_lines):
             if number < len(label_lines):
@@ -455,7 +464,9 @@ def _note(pdf: _ReceiptPDF, note: str, space_before: float) -> list[_Item]:
         return []
     lines = pdf.wrap_text(note, pdf.epw, _NOTE_PT)
     lines = [
-        _Text(line.text, line.size, line.direction, align=Align.J if line.text.endswith(" ") else None)
+        _Text(
+            line.text, line.size, line.direction, align=Align.J if line.text.endswith(" ") else None
+        )
         for line in lines
     ]
     items = _text_items(

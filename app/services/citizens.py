@@ -95,4 +95,3 @@ def authenticate(
         return None
     throttle.succeed(session, keys)
     return account
-

@@ -524,7 +524,7 @@ def timeline(session: Session, submission: PortalSubmission, locale: str) -> lis
         department = ""
         if kind == "routed":
             action = data.get("action") or {}
-            department = action.get("name_ar" if locale == "ar" else "name_fr", "")
+            department = action.get("ar" if locale == "ar" else "fr", "")
         steps.append(
             Step(
                 at=event.occurred_at,

@@ -39,7 +39,12 @@ def _fresh_key_cache(monkeypatch):
 def portal_world(app, world) -> Portal:
     admin = Actor(world.admin)
     department = orgs.create_department(
-        db.session, None, world.org, code="SRC", name_ar="مصلحة المرتفقين", name_fr="Relations usagers"
+        db.session,
+        None,
+        world.org,
+        code="SRC",
+        name_ar="مصلحة المرتفقين",
+        name_fr="Relations usagers",
     )
     head = _user(world.org, "head.src", [Role.DEPARTMENT_HEAD])
     head.department_id = department.id
@@ -84,7 +89,30 @@ def portal_world(app, world) -> Portal:
         letter_type_id=complaint_type.id,
         apply_automatically=True,
     )
+    orgs.create_reply_template(
+        db.session,
+        None,
+        world.org,
+        name="Réponse",
+        language="fr",
+        body="Madame, Monsieur {correspondent},\n\nVotre demande {number} a été traitée.",
+    )
     return Portal(complaint, letter, department, complaint_type)
+
+
+def answer(client_for, letter) -> None:
+    """The head of the department the letter was routed to accepts it and dispatches a reply."""
+    from sqlalchemy import select
+
+    from app.models import ReplyTemplate
+    from tests.test_routing import _action_assignment, _post
+
+    head = client_for("head.src")
+    _post(head, letter, f"assignments/{_action_assignment(letter).id}/accept")
+    template_id = str(db.session.scalar(select(ReplyTemplate.id)))
+    _post(head, letter, "reply/start", {"template_id": template_id, "language": "fr"})
+    response = _post(head, letter, "reply/dispatch", {"channel": "portal"})
+    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def submission_form(**overrides) -> dict:

@@ -236,6 +236,25 @@ def test_no_attachments() -> None:
     assert "لا توجد مرفقات" in text
 
 
+def test_optional_texts_can_be_empty() -> None:
+    data = _render(
+        RECEIPT_FR,
+        organisation="",
+        title="",
+        fields=[],
+        attachments_title="",
+        attachments=[],
+        no_attachments="",
+        tracking_label="",
+        tracking_code="",
+        qr_caption="",
+        note="",
+    )
+    assert len(_page_texts(data)) == 1
+    expected = [[bool(cell) for cell in row] for row in segno.make_qr(URL, error="m").matrix]
+    assert _qr_modules(data, RECEIPT_FR) == expected
+
+
 def test_user_values_are_cleaned() -> None:
     fields = [("Objet", "abc\u202edef\u2066ghi\x00"), ("Déposée par", "Fatima\r\nBenali")]
     (text,) = _page_texts(_render(RECEIPT_FR, fields=fields))
@@ -288,13 +307,14 @@ def test_arabic_receipt_is_laid_out_right_to_left() -> None:
     assert abs(left - MARGIN) < 10
     line, _left, _right = _painted(data, second)
     assert line == second
-    line, _left, right = _painted(data, _rev("شكاية"))
-    assert line == "pdf." + _rev("شكاية")  # the extension on the left, as in a browser
+    # the extension on the left, as a browser shows it in Arabic text
+    line, _left, right = _painted(data, "pdf." + _rev("شكاية"))
+    assert line == "pdf." + _rev("شكاية")
     assert right == pytest.approx(width - MARGIN - receipt_pdf._CELL_PAD_X * PT_PER_MM, abs=1)
-    # the tracking code, alone on its line, left to right, on the right half
-    line, left, _right = _painted(data, CODE)
+    # the tracking code, alone on its line, left to right, on the right side
+    line, left, right = _painted(data, CODE)
     assert line == CODE
-    assert left > width / 2
+    assert (left + right) / 2 > width / 2
 
 
 def test_french_receipt_is_laid_out_left_to_right() -> None:
@@ -310,26 +330,26 @@ def test_french_receipt_is_laid_out_left_to_right() -> None:
     line, left, _right = _painted(data, first)
     assert line == first
     assert left > width * 0.6
-    line, _left, right = _painted(data, CODE)
+    line, left, right = _painted(data, CODE)
     assert line == CODE
-    assert right < width / 2
+    assert (left + right) / 2 < width / 2
 
 
 @pytest.mark.parametrize(
-    ("receipt", "last_words"),
-    [(RECEIPT_AR, _rev("رمز التتبع")), (RECEIPT_FR, "codedesuivi.")],
+    ("receipt", "caption", "last_words"),
+    [
+        (RECEIPT_AR, _rev(RECEIPT_AR.qr_caption), _rev("رمز التتبع")),
+        (RECEIPT_FR, "Scannezpoursuivrevotredemande", "codedesuivi."),
+    ],
     ids=["ar", "fr"],
 )
-def test_note_sits_at_the_foot(receipt: ReceiptContent, last_words: str) -> None:
+def test_note_sits_at_the_foot(receipt: ReceiptContent, caption: str, last_words: str) -> None:
     data = render_receipt_pdf(receipt)
     with _page(data) as page:
-        lines = _painted_lines(page)
+        lines = [text for text, _left, _right in _painted_lines(page)]
         bottom = min(char[2] for char in _chars(page))
-        qr_caption = next(
-            i for i, line in enumerate(lines) if line[0] in (_rev(receipt.qr_caption), "")
-        )
-    assert last_words in lines[-1][0]
-    assert qr_caption < len(lines) - 2  # the note comes after the QR code
+    assert last_words in lines[-1]
+    assert lines.index(caption) < len(lines) - 2  # the note comes after the QR code
     # pushed down to the bottom margin, not right under the QR code
     limit = (receipt_pdf._MARGIN_BOTTOM + 2) * PT_PER_MM
     assert limit < bottom < limit + 25
