@@ -169,6 +169,12 @@ def ensure_organisation_pki(
     """The organisation's CA, seal and time-stamp authority, created on first use."""
     if _server_row(session, organisation.id, CertificatePurpose.AUTHORITY) is None:
         with write_transaction(session):
+            # PostgreSQL: concurrent first uses (two portal receipts sealed at once) wait here
+            # for one another, then the second sees the first's rows (SQLite's BEGIN IMMEDIATE
+            # already serialises them).
+            session.execute(
+                select(Organisation.id).where(Organisation.id == organisation.id).with_for_update()
+            )
             if _server_row(session, organisation.id, CertificatePurpose.AUTHORITY) is None:
                 _create_organisation_pki(session, organisation, settings)
     rows = {

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.database import write_transaction
@@ -46,7 +47,13 @@ def check(session: Session, keys: list[str], now: datetime | None = None) -> Non
 
 def fail(session: Session, keys: list[str], now: datetime | None = None) -> None:
     """Count one wrong attempt on each key."""
-    now = now or utcnow()
+    try:
+        _count_failure(session, keys, now or utcnow())
+    except IntegrityError:  # PostgreSQL: a concurrent first failure inserted the same key
+        _count_failure(session, keys, now or utcnow())
+
+
+def _count_failure(session: Session, keys: list[str], now: datetime) -> None:
     with write_transaction(session):
         for key in keys:
             row = session.get(PortalThrottle, key, with_for_update=True)
