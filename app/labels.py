@@ -78,6 +78,8 @@ def action_label(action: str):
         "portal.complement_added": _l("Complement added by the citizen"),
         "portal.rated": _l("Answer rated by the citizen"),
         "portal.reopened": _l("Complaint reopened by the citizen"),
+        "portal_type.created": _l("E-counter request type created"),
+        "portal_type.changed": _l("E-counter request type changed"),
     }.get(action, action)
 
 

@@ -1,4 +1,5 @@
-"""The organisation's administration: routing rules, letter types' deadline rules, closure days.
+"""The organisation's administration: routing rules, letter types' deadline rules, closure days,
+reply templates, signature circuits and the request types published on the e-counter.
 
 Every page is for the organisation's administrators (403 for anyone else) and every object is
 looked up in the administrator's own organisation (404 otherwise).
@@ -21,6 +22,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
+    widgets,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
@@ -29,10 +31,21 @@ from app.blueprints.choices import contact_choices, department_choices, letter_t
 from app.blueprints.common import current_actor
 from app.extensions import db, login_manager
 from app.forms import ActionForm, language_choices, optional_int
-from app.models import Closure, Contact, Department, LetterType, ReplyTemplate, RoutingRule
+from app.models import (
+    IDENTITY_FIELDS,
+    Closure,
+    Contact,
+    Department,
+    EmailMode,
+    LetterType,
+    PortalRequestType,
+    ReplyTemplate,
+    RoutingRule,
+)
 from app.models.signing import CircuitTemplate
 from app.permissions import can_manage_organisation
 from app.services import circuits, configuration, routing_rules
+from app.services import portal_types as portal_type_service
 from app.services.errors import ServiceError
 from app.services.replies import PLACEHOLDER_NAMES
 
@@ -501,3 +514,106 @@ def circuit_template_active(template_id: int, change: str):
     if ActionForm().validate_on_submit():
         circuits.set_template_active(db.session, current_actor(), template, change == "activate")
     return redirect(url_for("admin.circuit_templates"))
+
+
+# --- E-counter request types -------------------------------------------------------------------
+
+
+def identity_field_choices():
+    """The identity fields a request type may require, labelled as the citizen's form has them."""
+    labels = {
+        "national_id": _l("National ID number"),
+        "email": _l("E-mail address"),
+        "phone": _l("Telephone"),
+        "address": _l("Postal address"),
+    }
+    return [(name, labels[name]) for name in IDENTITY_FIELDS]
+
+
+def email_mode_choices():
+    return [
+        (EmailMode.REQUIRED.value, _l("E-mail required, confirmed by a link")),
+        (
+            EmailMode.OPTIONAL.value,
+            _l("E-mail optional: without one, the citizen keeps the tracking code"),
+        ),
+    ]
+
+
+class PortalTypeForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
+    name_ar = StringField(_l("Arabic name"), validators=[DataRequired(), Length(max=200)])
+    name_fr = StringField(_l("French name"), validators=[DataRequired(), Length(max=200)])
+    name_en = StringField(_l("English name"), validators=[Length(max=200)])
+    letter_type_id = SelectField(_l("Letter type"), coerce=optional_int, validate_choice=False)
+    # Checked by the service (an unknown value is refused there, beside this field).
+    required_fields = SelectMultipleField(
+        _l("Identity fields required besides the name"),
+        choices=identity_field_choices,
+        validate_choice=False,
+        widget=widgets.ListWidget(prefix_label=False),
+        option_widget=widgets.CheckboxInput(),
+    )
+    email_mode = SelectField(
+        _l("E-mail setting"), choices=email_mode_choices, validate_choice=False
+    )
+    reopen_days = IntegerField(_l("Reopening (days)"), validators=[Optional()])
+    published = BooleanField(_l("Published on the e-counter"), default=True)
+    position = IntegerField(_l("Position (lowest first)"), default=0, validators=[InputRequired()])
+
+
+def _portal_type_values(form: PortalTypeForm) -> dict:
+    return {
+        "code": form.code.data or "",
+        "name_ar": form.name_ar.data or "",
+        "name_fr": form.name_fr.data or "",
+        "name_en": form.name_en.data or "",
+        "letter_type_id": form.letter_type_id.data,
+        "required_fields": form.required_fields.data or [],
+        "email_mode": form.email_mode.data or "",
+        "reopen_days": form.reopen_days.data,
+        "published": bool(form.published.data),
+        "position": form.position.data,
+    }
+
+
+@bp.get("/portal-types")
+def portal_types():
+    return render_template(
+        "admin/portal_types.html",
+        request_types=portal_type_service.request_types(db.session, current_user.organisation_id),
+        organisation=current_user.organisation,
+        field_labels=dict(identity_field_choices()),
+        email_labels=dict(email_mode_choices()),
+    )
+
+
+@bp.route("/portal-types/new", methods=["GET", "POST"], defaults={"type_id": None})
+@bp.route("/portal-types/<int:type_id>/edit", methods=["GET", "POST"])
+def portal_type_form(type_id: int | None):
+    request_type = _own_or_404(PortalRequestType, type_id) if type_id else None
+    form = PortalTypeForm(obj=request_type if request.method == "GET" else None)
+    form.letter_type_id.choices = letter_type_choices(current_user.organisation_id)
+    current_type = request_type.letter_type if request_type else None
+    if current_type is not None and not current_type.active:  # kept, not silently dropped
+        form.letter_type_id.choices.append((current_type.id, current_type.name(_locale())))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            saved = portal_type_service.save_request_type(
+                db.session, current_actor(), request_type, **_portal_type_values(form)
+            )
+        except ServiceError as error:
+            _show_error(form, error)
+            status = 422
+        else:
+            flash(
+                _("The request type “%(name)s” was saved.", name=saved.name(_locale())), "success"
+            )
+            return redirect(url_for("admin.portal_types"))
+    elif form.is_submitted():
+        status = 422
+    return (
+        render_template("admin/portal_type_form.html", form=form, request_type=request_type),
+        status,
+    )

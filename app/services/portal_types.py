@@ -99,15 +99,17 @@ def _checked(
     if not name_ar.strip() or not name_fr.strip():
         raise ServiceError(_l("The Arabic and French names are required."), "name_ar")
     if letter_type_id is not None:
-        owner = session.scalar(
-            select(LetterType.organisation_id).where(LetterType.id == letter_type_id)
-        )
-        if owner != actor.organisation_id:
+        letter_type = session.get(LetterType, letter_type_id)
+        if letter_type is None or letter_type.organisation_id != actor.organisation_id:
             raise ServiceError(_l("Unknown letter type."), "letter_type_id")
+        if not letter_type.active and (current is None or current.letter_type_id != letter_type_id):
+            raise ServiceError(_l("This letter type is no longer in use."), "letter_type_id")
     if not set(required_fields) <= set(IDENTITY_FIELDS):
         raise ServiceError(_l("Unknown identity field."), "required_fields")
     if email_mode not in set(EmailMode):
         raise ServiceError(_l("Unknown e-mail setting."), "email_mode")
+    if "email" in required_fields:  # one way to say it: an e-mail required is confirmed
+        email_mode = EmailMode.REQUIRED
     if reopen_days is not None and not 1 <= reopen_days <= 365:
         raise ServiceError(_l("Reopening is allowed for 1 to 365 days."), "reopen_days")
     return {
@@ -116,7 +118,9 @@ def _checked(
         "name_fr": name_fr.strip(),
         "name_en": name_en.strip(),
         "letter_type_id": letter_type_id,
-        "required_fields": [f for f in IDENTITY_FIELDS if f in set(required_fields)],
+        "required_fields": [
+            f for f in IDENTITY_FIELDS if f in set(required_fields) and f != "email"
+        ],
         "email_mode": email_mode,
         "reopen_days": reopen_days,
         "published": bool(published),
