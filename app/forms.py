@@ -174,3 +174,19 @@ class LinkForm(FlaskForm):
 
 class WorkingDocumentForm(FlaskForm):
     documents = MultipleFileField(_l("Working documents"))
+
+
+class ComplementRequestForm(FlaskForm):
+    """The processing department asks the citizen (e-counter letters) for a complement."""
+
+    message = TextAreaField(
+        _l("Ask the citizen for a complement"),
+        validators=[
+            DataRequired(_l("Say what the citizen must add (10 to 2,000 characters).")),
+            Length(
+                min=10,
+                max=2000,
+                message=_l("Say what the citizen must add (10 to 2,000 characters)."),
+            ),
+        ],
+    )

@@ -39,6 +39,7 @@ from app.forms import (
     ActionForm,
     CancelLetterForm,
     CloseForm,
+    ComplementRequestForm,
     CorrectLetterForm,
     LinkForm,
     NoteForm,
@@ -59,7 +60,15 @@ from app.permissions import (
     note_visible,
     processing_assignment,
 )
-from app.services import audit, deadlines, replies, routing, routing_rules, search_index
+from app.services import (
+    audit,
+    deadlines,
+    portal,
+    replies,
+    routing,
+    routing_rules,
+    search_index,
+)
 from app.services.errors import ServiceError
 from app.services.letters import CORRECTABLE_FIELDS, cancel_letter, correct_letter
 from app.services.processing import linked_letters, notes_of
@@ -86,6 +95,7 @@ def show(letter_id: int):
         locale=locale,
         texts={row.sha256: row for row in search_index.text_status(db.session, letter)},
         **_processing_context(letter, locale),
+        **_portal_context(letter),
     )
 
 
@@ -136,6 +146,30 @@ def _processing_context(letter: Letter, locale: str) -> dict:
         "working_document_form": WorkingDocumentForm(),
         "reply_draft": replies.current_draft(db.session, letter),
         "answers": [a for a in answers_to(db.session, letter) if can_view_letter(user, a)],
+    }
+
+
+def _portal_context(letter: Letter) -> dict:
+    """The e-counter box of a letter that came from the portal: the request, the complement
+    awaited, the citizen's ratings of this letter, the other letter of a reopened complaint
+    (named only to those who may see it), and the form to ask for a complement."""
+    submission = portal.submission_of_letter(db.session, letter)
+    if submission is None:
+        return {"portal_submission": None}
+    is_reopening = letter.id == submission.reopened_letter_id
+    other = submission.letter if is_reopening else submission.reopened_letter
+    awaited = submission.complement_requested_at is not None
+    can_ask = not awaited and processing_assignment(current_user, letter) is not None
+    return {
+        "portal_submission": submission,
+        "portal_complement_awaited": awaited,
+        "portal_ratings": [r for r in submission.ratings if r.letter_id == letter.id],
+        "portal_is_reopening": is_reopening,
+        "portal_reopened": other is not None,
+        "portal_other_letter": (
+            other if other is not None and can_view_letter(current_user, other) else None
+        ),
+        "complement_request_form": ComplementRequestForm() if can_ask else None,
     }
 
 

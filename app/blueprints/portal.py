@@ -94,10 +94,8 @@ def _citizen() -> CitizenAccount | None:
     return db.session.get(CitizenAccount, account_id) if account_id else None
 
 
-@bp.app_context_processor
+@bp.context_processor
 def _portal_context():
-    if request.blueprint != "portal":
-        return {}
     return {"citizen": _citizen()}
 
 
@@ -522,7 +520,15 @@ def complement(public_id: str):
                 return redirect(url_for("portal.request_page", public_id=public_id))
         for error in errors:
             flash(str(error), "error")
+    else:
+        _flash_form_errors(form)
     return redirect(url_for("portal.request_page", public_id=public_id))
+
+
+def _flash_form_errors(form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            flash(str(error), "error")
 
 
 @bp.route("/requests/<public_id>/rate", methods=["POST"])
@@ -580,6 +586,8 @@ def reopen(public_id: str):
                 _("Your complaint was reopened under number %(number)s.", number=letter.number),
                 "success",
             )
+    else:
+        _flash_form_errors(form)
     return redirect(url_for("portal.request_page", public_id=public_id))
 
 

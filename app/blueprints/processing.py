@@ -1,4 +1,5 @@
-"""Actions on a letter once registered: route it, accept, pass, return, annotate, extend, close."""
+"""Actions on a letter once registered: route it, accept, pass, return, annotate, extend, close,
+ask an e-counter citizen for a complement."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.extensions import db
 from app.forms import (
     ActionForm,
     CloseForm,
+    ComplementRequestForm,
     LinkForm,
     NoteForm,
     PassForm,
@@ -21,10 +23,12 @@ from app.forms import (
     RouteForm,
     WorkingDocumentForm,
 )
-from app.models import Assignment
+from app.models import Assignment, Letter, Organisation
+from app.models.base import utcnow
 from app.permissions import processing_assignment
-from app.services import deadlines, processing, routing
+from app.services import deadlines, portal, processing, routing
 from app.services.errors import ServiceError
+from app.timezones import to_local
 from app.uploads import ingest_all
 
 bp = Blueprint("processing", __name__, url_prefix="/letters")
@@ -176,6 +180,36 @@ def clock(letter_id: int, action: str):
         letter.id,
         lambda: service(db.session, current_actor(), letter, date.today(), can_act),
         message,
+    )
+
+
+def _organisation_today(letter: Letter) -> date:
+    """Today in the letter's organisation (its time zone sets where a day starts)."""
+    organisation = db.session.get(Organisation, letter.organisation_id)
+    return to_local(utcnow(), organisation.timezone).date()
+
+
+@bp.post("/<int:letter_id>/complement-request")
+@login_required
+def request_complement(letter_id: int):
+    """An e-counter letter: the processing department asks the citizen for a complement."""
+    letter = letter_or_404(letter_id)
+    if processing_assignment(current_user, letter) is None:
+        abort(403)
+    form = ComplementRequestForm()
+    if not form.validate_on_submit():
+        return _invalid(form, letter.id)
+    return _run(
+        letter.id,
+        lambda: portal.request_complement(
+            db.session,
+            current_actor(),
+            letter,
+            form.message.data,
+            _organisation_today(letter),
+            can_act=True,
+        ),
+        _("The citizen was asked for a complement."),
     )
 
 

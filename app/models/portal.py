@@ -128,6 +128,9 @@ class PortalSubmission(Base):
 
     complement_request: Mapped[str] = mapped_column(Text, default="")
     complement_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The request stopped the clock (so the citizen's answer restarts it; a clock the department
+    # stopped for another reason stays stopped).
+    complement_stopped_clock: Mapped[bool] = mapped_column(Boolean, default=False)
     reopened_letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
 
     request_type: Mapped[PortalRequestType] = relationship()

@@ -132,9 +132,14 @@ def pause_clock(session: Session, actor: Actor, letter: Letter, today: date, can
     if letter.clock_pauses and letter.clock_pauses[-1][1] is None:
         raise ServiceError(_l("The clock is already stopped."))
     with write_transaction(session):
-        letter.clock_pauses = [*letter.clock_pauses, [today.isoformat(), None]]
-        refresh_due_date(session, letter)
-        audit.record_on_letter(session, actor, letter, "letter.clock_stopped", {"on": today})
+        record_clock_stop(session, actor, letter, today)
+
+
+def record_clock_stop(session: Session, actor: Actor, letter: Letter, today: date) -> None:
+    """The stop itself, inside the caller's transaction (the caller checked the procedure)."""
+    letter.clock_pauses = [*letter.clock_pauses, [today.isoformat(), None]]
+    refresh_due_date(session, letter)
+    audit.record_on_letter(session, actor, letter, "letter.clock_stopped", {"on": today})
 
 
 def resume_clock(
@@ -145,9 +150,14 @@ def resume_clock(
     if not letter.clock_pauses or letter.clock_pauses[-1][1] is not None:
         raise ServiceError(_l("The clock is running."))
     with write_transaction(session):
-        started = letter.clock_pauses[-1][0]
-        letter.clock_pauses = [*letter.clock_pauses[:-1], [started, today.isoformat()]]
-        refresh_due_date(session, letter)
-        audit.record_on_letter(
-            session, actor, letter, "letter.clock_restarted", {"on": today, "due": letter.due_on}
-        )
+        record_clock_restart(session, actor, letter, today)
+
+
+def record_clock_restart(session: Session, actor: Actor, letter: Letter, today: date) -> None:
+    """The restart itself, inside the caller's transaction (the clock is stopped)."""
+    started = letter.clock_pauses[-1][0]
+    letter.clock_pauses = [*letter.clock_pauses[:-1], [started, today.isoformat()]]
+    refresh_due_date(session, letter)
+    audit.record_on_letter(
+        session, actor, letter, "letter.clock_restarted", {"on": today, "due": letter.due_on}
+    )

@@ -505,6 +505,10 @@ _TIMELINE = {
 }
 
 
+# What the citizen reads under a step: an extension's reason, what the administration asked.
+_TIMELINE_TEXT = {"extended": "reason", "complement_requested": "message"}
+
+
 def timeline(session: Session, submission: PortalSubmission, locale: str) -> list[Step]:
     letters = {letter.id: letter for letter in letters_of(submission)}
     events = session.scalars(
@@ -531,7 +535,7 @@ def timeline(session: Session, submission: PortalSubmission, locale: str) -> lis
                 kind=kind,
                 number=letters[event.letter_id].number,
                 department=department,
-                reason=str(data.get("reason", "")) if kind == "extended" else "",
+                reason=str(data.get(_TIMELINE_TEXT.get(kind, ""), "")),
                 outcome=str(data.get("outcome", "")) if kind == "closed" else "",
             )
         )
@@ -560,15 +564,19 @@ def request_complement(
     message = message.strip()
     if len(message) < MIN_REASON or len(message) > MAX_COMMENT:
         raise ServiceError(_l("Say what the citizen must add (10 to 2,000 characters)."), "message")
-    if submission.complement_requested_at is not None:
-        raise ServiceError(_l("A complement was already asked for and is awaited."))
+    if letter.id != current_letter(submission).id:
+        raise ServiceError(_l("This request was reopened: ask on the reopening letter."))
     rule = deadlines.rule_of(letter.letter_type)
-    pause = rule is not None and rule.pausable and not _clock_stopped(letter)
-    if pause:
-        deadlines.pause_clock(session, actor, letter, today, can_act)
     with write_transaction(session):
+        session.refresh(submission, with_for_update=True)  # two heads asking at once
+        if submission.complement_requested_at is not None:
+            raise ServiceError(_l("A complement was already asked for and is awaited."))
+        pause = rule is not None and rule.pausable and not _clock_stopped(letter)
+        if pause:
+            deadlines.record_clock_stop(session, actor, letter, today)
         submission.complement_request = message
         submission.complement_requested_at = utcnow()
+        submission.complement_stopped_clock = pause
         audit.record_on_letter(
             session,
             actor,
@@ -597,14 +605,16 @@ def add_complement(
         raise ServiceError(_l("Write your message (at most 20,000 characters)."), "message")
     organisation = session.get(Organisation, submission.organisation_id)
     actor = portal_actor(session, organisation, remote_addr)
-    if _clock_stopped(letter):
-        deadlines.resume_clock(session, actor, letter, today, can_act=True)
     with write_transaction(session):
+        session.refresh(submission, with_for_update=True)
+        if submission.complement_requested_at is None:  # answered meanwhile
+            raise ServiceError(_l("No complement is awaited for this request."))
+        if submission.complement_stopped_clock and _clock_stopped(letter):
+            deadlines.record_clock_restart(session, actor, letter, today)
         position = max((d.position for d in letter.documents), default=0)
         for offset, ingested in enumerate(files, start=1):
             registration.attach_document(session, actor, letter, position + offset, ingested)
-        submission.complement_request = ""
-        submission.complement_requested_at = None
+        _forget_complement_request(submission)
         audit.record_on_letter(
             session,
             actor,
@@ -613,6 +623,12 @@ def add_complement(
             {"documents": [{"name": f.display_name, "sha256": f.original_sha256} for f in files]},
         )
     return letter
+
+
+def _forget_complement_request(submission: PortalSubmission) -> None:
+    submission.complement_request = ""
+    submission.complement_requested_at = None
+    submission.complement_stopped_clock = False
 
 
 def _clock_stopped(letter: Letter) -> bool:
@@ -718,6 +734,7 @@ def reopen(
             )
         )
         submission.reopened_letter_id = letter.id
+        _forget_complement_request(submission)  # one left unanswered on the closed letter
         for target in (first, letter):
             audit.record_on_letter(
                 session,

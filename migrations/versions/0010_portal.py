@@ -85,6 +85,7 @@ def upgrade():
     sa.Column('receipt_sha256', sa.String(length=64), nullable=True),
     sa.Column('complement_request', sa.Text(), nullable=False),
     sa.Column('complement_requested_at', sa.DateTime(), nullable=True),
+    sa.Column('complement_stopped_clock', sa.Boolean(), nullable=False),
     sa.Column('reopened_letter_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['citizen_id'], ['citizen_accounts.id'], name=op.f('fk_portal_submissions_citizen_id_citizen_accounts')),
     sa.ForeignKeyConstraint(['letter_id'], ['letters.id'], name=op.f('fk_portal_submissions_letter_id_letters')),
