@@ -539,7 +539,19 @@ def timeline(session: Session, submission: PortalSubmission, locale: str) -> lis
                 outcome=str(data.get("outcome", "")) if kind == "closed" else "",
             )
         )
-    return steps
+    return _answer_before_closing(steps)
+
+
+def _answer_before_closing(steps: list[Step]) -> list[Step]:
+    """A dispatch closes the letter and records the answer in one transaction, closing first:
+    the citizen reads "answered", then "closed"."""
+    ordered: list[Step] = []
+    for step in steps:
+        if step.kind == "answered" and ordered and ordered[-1].kind == "closed":
+            ordered.insert(len(ordered) - 1, step)
+        else:
+            ordered.append(step)
+    return ordered
 
 
 def processing_department(session: Session, letter: Letter) -> Department | None:

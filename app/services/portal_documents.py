@@ -200,7 +200,7 @@ def _receipt_content(
         fields=[
             (_("Registry number"), letter.number),
             (_("Registered on"), _local_moment(letter, organisation)),
-            (_("Administration"), organisation.name(language)),
+            (_("Addressed to"), organisation.name(language)),
             (_("Request type"), submission.request_type.name(language)),
             (_("Subject"), letter.subject),
             (_("Submitted by"), submitter),

@@ -236,7 +236,9 @@ def test_the_timeline_tells_the_citizen_what_happened_and_nothing_internal(
     assert "Dossier sensible" not in page and "Head Src" not in page
     answer(client_for, letter)
     page = client.get(f"/portal/requests/{submission.public_id}").get_data(as_text=True)
-    assert "Answered" in page and "Closed" in page
+    timeline = page.split("What happened")[1]
+    assert timeline.index("Answered") < timeline.index("Closed")
+    assert "Anyone can check a signed document" in page and "&lt;a" not in page
     outgoing = db.session.scalar(select(Letter).where(Letter.register == "outgoing"))
     document = outgoing.documents[0]
     download = client.get(f"/portal/requests/{submission.public_id}/answers/{document.id}")
