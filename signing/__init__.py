@@ -9,3 +9,7 @@
 - ``validation``: a strict verdict for any PDF; ``isolation``: the same in a child process with
   time and memory limits; ``python -m signing validate FILE.pdf`` for operators.
 """
+
+from signing import asn1_lengths
+
+asn1_lengths.apply()  # before any signature is made or read: see the module
