@@ -6,9 +6,9 @@ PORT ?= 5000
 # Debian packages: the font for generated PDFs and signature stamps (Arabic and Latin), Tesseract
 # with its Arabic and French data (OCR of scanned letters); for the
 # tests: chromium (browser tests), softhsm2 (a PKCS#11 token), poppler-utils' pdfsig and qpdf
-# and libnss3-tools' certutil (independent checks of the PDFs Diwan signs).
+# and libnss3-tools' certutil (independent checks of the PDFs Diwan signs), zbar-tools (reads QR codes back).
 RUN_PACKAGES := fonts-hosny-amiri tesseract-ocr tesseract-ocr-ara tesseract-ocr-fra
-TEST_PACKAGES := $(RUN_PACKAGES) chromium softhsm2 poppler-utils qpdf libnss3-tools
+TEST_PACKAGES := $(RUN_PACKAGES) chromium softhsm2 poppler-utils qpdf libnss3-tools zbar-tools
 
 .PHONY: install run test lint format translations extract-messages bench system-packages-run system-packages-test
 
