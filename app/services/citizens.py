@@ -8,9 +8,10 @@ known address answers as for a new one, and the e-mail says an account exists al
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -23,6 +24,7 @@ from app.services.errors import ServiceError
 from app.services.portal import EMAIL_PATTERN, digest, new_token
 
 MIN_PASSWORD = 10
+MAX_ACCOUNT_EMAILS_PER_HOUR = 3
 # Checked against a real hash when the address is unknown, so both answers take as long.
 _DUMMY_HASH = generate_password_hash("not a password of anyone")
 
@@ -44,6 +46,18 @@ def sign_up(
         raise ServiceError(
             _l("Choose a password of at least 10 characters, not your e-mail address."),
             "password",
+        )
+    since = utcnow() - timedelta(hours=1)
+    recent = session.scalar(
+        select(func.count(OutgoingEmail.id)).where(
+            OutgoingEmail.to_address == email,
+            OutgoingEmail.organisation_id.is_(None),
+            OutgoingEmail.created_at >= since,
+        )
+    )
+    if recent >= MAX_ACCOUNT_EMAILS_PER_HOUR:  # nobody floods an address through this form
+        raise ServiceError(
+            _l("Too many e-mails were sent to this address: try again in an hour."), "email"
         )
     token = new_token()
     try:

@@ -413,3 +413,13 @@ def test_the_confirmation_email_is_queued_in_the_submissions_transaction(app, po
     [queued] = db.session.scalars(select(OutgoingEmail)).all()
     assert queued.to_address == "queued@example.ma" and "/portal/confirm/" in queued.body
     assert queued.organisation_id == portal_world.complaint.organisation_id
+
+
+def test_sign_up_e_mails_to_one_address_are_limited(app, portal_world):
+    for _ in range(3):
+        assert sign_up(app.test_client(), "target@example.ma").status_code == 302
+    response = sign_up(app.test_client(), "Target@Example.ma")
+    assert response.status_code == 422
+    assert "Too many e-mails were sent to this address" in response.get_data(as_text=True)
+    db.session.commit()
+    assert db.session.scalar(select(func.count(OutgoingEmail.id))) == 3
