@@ -271,7 +271,6 @@ def submit(org_code: str, type_code: str):
         if form.validate() and not file_errors:
             data = _submission_data(form, kept)
             try:
-                portal.check_submission(db.session, request_type, data, _settings())
                 submitted = portal.submit(
                     db.session,
                     request_type,
@@ -279,7 +278,9 @@ def submit(org_code: str, type_code: str):
                     remote_addr=_remote(),
                     citizen=citizen,
                     settings=_settings(),
-                    message_pdf=_message_pdf(organisation, request_type, data, _("Request.pdf")),
+                    message_pdf=lambda: _message_pdf(
+                        organisation, request_type, data, _("Request.pdf")
+                    ),
                     confirmation_email=_confirmation_email(organisation, request_type),
                 )
             except ServiceError as error:

@@ -244,17 +244,19 @@ def submit(
     remote_addr: str,
     citizen: CitizenAccount | None,
     settings: PortalSettings,
-    message_pdf: IngestedFile,
+    message_pdf: Callable[[], IngestedFile],
     confirmation_email: Callable[[str], tuple[str, str]],
 ) -> Submitted:
     """Keep the request and register it now, or once its e-mail is confirmed.
 
-    ``message_pdf`` is the citizen's message as a PDF (already in the file store): it becomes
-    the letter's first document, before the attachments. ``confirmation_email(token)`` gives the
-    subject and body of the message with the confirmation link, queued in the same transaction.
+    ``message_pdf()`` stores the citizen's message as a PDF (called once the input is checked):
+    it becomes the letter's first document, before the attachments. ``confirmation_email(token)``
+    gives the subject and body of the message with the confirmation link, queued in the same
+    transaction.
     An account's e-mail was confirmed when the account was, so a signed-in citizen's request
     is registered at once."""
     check_submission(session, request_type, data, settings)
+    message = message_pdf()
     email = data.email.strip().lower()
     if citizen is not None and citizen.confirmed_at is not None and email == citizen.email:
         needs_confirmation = False
@@ -276,7 +278,7 @@ def submit(
             address=data.address.strip(),
             subject=data.subject.strip(),
             message=data.message.strip(),
-            files=[_file_dict(f) for f in (message_pdf, *data.files)],
+            files=[_file_dict(f) for f in (message, *data.files)],
             confirm_token_hash=digest(token) if token else None,
             confirm_expires_at=(
                 utcnow() + timedelta(hours=settings.confirm_hours) if token else None
