@@ -429,3 +429,52 @@ class ShapedPDF(FPDF):
             else:
                 self.cell(width, h, text, align=Align.L)
             cursor += width
+
+
+class PortraitPages(ShapedPDF):
+    """An A4 portrait document laid out by its renderer page by page (no automatic page break),
+    numbered "n / N" at the foot once it has more than one page (set ``total_pages``)."""
+
+    _FOOTER_GREY = (90, 90, 90)
+
+    def __init__(
+        self,
+        *,
+        texts: Sequence[str],
+        rtl: bool,
+        margin_x: float,
+        margin_top: float,
+        margin_bottom: float,
+        footer_pt: float,
+    ) -> None:
+        super().__init__(orientation="P", texts=texts, rtl=rtl)
+        self.set_margins(margin_x, margin_top, margin_x)
+        self.set_auto_page_break(False)
+        self.total_pages = 1
+        self._margin_bottom = margin_bottom
+        self._footer_pt = footer_pt
+
+    @property
+    def bottom_limit(self) -> float:
+        """Lowest y the content may reach (the page number sits below)."""
+        return self.h - self._margin_bottom - line_height(self._footer_pt) - 2
+
+    def start_x(self, width: float) -> float:
+        """x of a box of ``width`` against the margin where reading starts."""
+        return self.w - self.r_margin - width if self.rtl else self.l_margin
+
+    def end_x(self, width: float) -> float:
+        """x of a box of ``width`` against the margin where reading ends."""
+        return self.l_margin if self.rtl else self.w - self.r_margin - width
+
+    def footer(self) -> None:
+        if self.total_pages < 2:
+            return
+        self.set_font(FAMILY, "", self._footer_pt)
+        self.set_text_color(*self._FOOTER_GREY)
+        lh = line_height(self._footer_pt)
+        text = f"{self.page_no()} / {self.total_pages}"
+        self.draw_line(
+            self.l_margin, self.h - self._margin_bottom - lh, self.epw, lh, text, "ltr", Align.C
+        )
+        self.set_text_color(0, 0, 0)

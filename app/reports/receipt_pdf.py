@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import segno
 from fpdf.enums import Align, PathPaintRule
 
-from .layout import FAMILY, Direction, ShapedPDF, clean, line_height, paragraph_direction
+from .layout import FAMILY, Direction, PortraitPages, clean, line_height, paragraph_direction
 
 __all__ = ["ReceiptContent", "render_receipt_pdf"]
 
@@ -146,37 +146,16 @@ class _Item:
     at_foot: bool = False  # pushed down to the bottom margin on the last page
 
 
-class _ReceiptPDF(ShapedPDF):
+class _ReceiptPDF(PortraitPages):
     def __init__(self, *, texts: Sequence[str], rtl: bool) -> None:
-        super().__init__(orientation="P", texts=texts, rtl=rtl)
-        self.set_margins(_MARGIN_X, _MARGIN_TOP, _MARGIN_X)
-        self.set_auto_page_break(False)
-        self.total_pages = 1
-
-    @property
-    def bottom_limit(self) -> float:
-        """Lowest y the receipt's content may reach (the page number sits below)."""
-        return self.h - _MARGIN_BOTTOM - line_height(_FOOTER_PT) - 2
-
-    def start_x(self, width: float) -> float:
-        """x of a box of ``width`` against the margin where reading starts."""
-        return self.w - self.r_margin - width if self.rtl else self.l_margin
-
-    def end_x(self, width: float) -> float:
-        """x of a box of ``width`` against the margin where reading ends."""
-        return self.l_margin if self.rtl else self.w - self.r_margin - width
-
-    def footer(self) -> None:
-        if self.total_pages < 2:
-            return
-        self.set_font(FAMILY, "", _FOOTER_PT)
-        self.set_text_color(*_TEXT_GREY)
-        lh = line_height(_FOOTER_PT)
-        text = f"{self.page_no()} / {self.total_pages}"
-        self.draw_line(
-            self.l_margin, self.h - _MARGIN_BOTTOM - lh, self.epw, lh, text, "ltr", Align.C
+        super().__init__(
+            texts=texts,
+            rtl=rtl,
+            margin_x=_MARGIN_X,
+            margin_top=_MARGIN_TOP,
+            margin_bottom=_MARGIN_BOTTOM,
+            footer_pt=_FOOTER_PT,
         )
-        self.set_text_color(*_BLACK)
 
     def draw_text(self, x: float, y: float, w: float, line: _Text) -> None:
         self.set_font(FAMILY, line.style, line.size)

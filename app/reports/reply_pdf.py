@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from fpdf.enums import Align
 
-from .layout import FAMILY, Direction, ShapedPDF, clean, line_height, paragraph_direction
+from .layout import FAMILY, Direction, PortraitPages, clean, line_height, paragraph_direction
 
 __all__ = ["render_reply_pdf"]
 
@@ -46,7 +46,6 @@ _RECIPIENT_W = 0.5  # of the text width
 _SIGNATURE_W = 0.45  # of the text width
 _COLUMN_GAP = 8.0
 _LABEL_GAP = 1.5
-_TEXT_GREY = (90, 90, 90)
 
 # A bare letter number ("2026/D/000004"): gets the usual label in front.
 _BARE_NUMBER = re.compile(r"[\w/.-]*\d[\w/.-]*", re.ASCII)
@@ -80,37 +79,16 @@ class _Item:
     decorate: Callable[[float], None] | None = None  # more drawing, given the item's top
 
 
-class _LetterPDF(ShapedPDF):
+class _LetterPDF(PortraitPages):
     def __init__(self, *, texts: Sequence[str], rtl: bool) -> None:
-        super().__init__(orientation="P", texts=texts, rtl=rtl)
-        self.set_margins(_MARGIN_X, _MARGIN_TOP, _MARGIN_X)
-        self.set_auto_page_break(False)
-        self.total_pages = 1
-
-    @property
-    def bottom_limit(self) -> float:
-        """Lowest y the letter's text may reach (the page number sits below)."""
-        return self.h - _MARGIN_BOTTOM - line_height(_FOOTER_PT) - 2
-
-    def start_x(self, width: float) -> float:
-        """x of a box of ``width`` against the margin where reading starts."""
-        return self.w - self.r_margin - width if self.rtl else self.l_margin
-
-    def end_x(self, width: float) -> float:
-        """x of a box of ``width`` against the margin where reading ends."""
-        return self.l_margin if self.rtl else self.w - self.r_margin - width
-
-    def footer(self) -> None:
-        if self.total_pages < 2:
-            return
-        self.set_font(FAMILY, "", _FOOTER_PT)
-        self.set_text_color(*_TEXT_GREY)
-        lh = line_height(_FOOTER_PT)
-        text = f"{self.page_no()} / {self.total_pages}"
-        self.draw_line(
-            self.l_margin, self.h - _MARGIN_BOTTOM - lh, self.epw, lh, text, "ltr", Align.C
+        super().__init__(
+            texts=texts,
+            rtl=rtl,
+            margin_x=_MARGIN_X,
+            margin_top=_MARGIN_TOP,
+            margin_bottom=_MARGIN_BOTTOM,
+            footer_pt=_FOOTER_PT,
         )
-        self.set_text_color(0, 0, 0)
 
     def draw_item(self, item: _Item, top: float) -> None:
         for line in item.lines:
