@@ -366,6 +366,14 @@ def confirm(token: str):
 # -- following -----------------------------------------------------------------------------------
 
 
+def _must_wait(template: str, form, blocked: throttle.Blocked):
+    message = _(
+        "Too many wrong attempts: wait %(seconds)s seconds before trying again.",
+        seconds=blocked.seconds,
+    )
+    return render_template(template, form=form, blocked=message), 429
+
+
 @bp.route("/track", methods=["GET", "POST"])
 @limiter.limit(_limit("PORTAL_TRACK_RATE_LIMIT"), methods=["POST"])
 def track():
@@ -379,11 +387,7 @@ def track():
                 db.session, form.number.data, form.code.data, _remote()
             )
         except throttle.Blocked as blocked:
-            message = _(
-                "Too many wrong attempts: wait %(seconds)s seconds before trying again.",
-                seconds=blocked.seconds,
-            )
-            return render_template("portal/track.html", form=form, blocked=message), 429
+            return _must_wait("portal/track.html", form, blocked)
         if submission is not None:
             _grant(submission)
             return redirect(url_for("portal.request_page", public_id=submission.public_id))
@@ -655,11 +659,7 @@ def sign_in():
                 db.session, form.email.data, form.password.data, _remote()
             )
         except throttle.Blocked as blocked:
-            message = _(
-                "Too many wrong attempts: wait %(seconds)s seconds before trying again.",
-                seconds=blocked.seconds,
-            )
-            return render_template("portal/sign_in.html", form=form, blocked=message), 429
+            return _must_wait("portal/sign_in.html", form, blocked)
         if account is not None:
             opened = session.get(ACCESS_KEY, [])
             session.clear()
