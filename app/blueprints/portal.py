@@ -469,6 +469,20 @@ def answer_document(public_id: str, document_id: int):
     abort(404)
 
 
+def _follow_up(submission: PortalSubmission, subject: str, message: str) -> portal.Submission:
+    """A later message of the same citizen (a complement, a reopening), to render as a letter."""
+    return portal.Submission(
+        name=submission.name,
+        subject=subject,
+        message=message,
+        national_id=submission.national_id,
+        address=submission.address,
+        email=submission.email,
+        phone=submission.phone,
+        locale=_locale(),
+    )
+
+
 def _pdf_response(sha256: str, filename: str) -> Response:
     try:
         data = file_store().open_verified(sha256)
@@ -496,15 +510,10 @@ def complement(public_id: str):
         if len(files) > current_app.config["PORTAL_MAX_FILES"]:
             errors.append(_("At most %(n)s attachments.", n=current_app.config["PORTAL_MAX_FILES"]))
         if not errors:
-            data = portal.Submission(
-                name=submission.name,
-                subject=_("Complement: %(subject)s", subject=submission.subject),
-                message=form.message.data or "",
-                national_id=submission.national_id,
-                address=submission.address,
-                email=submission.email,
-                phone=submission.phone,
-                locale=_locale(),
+            data = _follow_up(
+                submission,
+                _("Complement: %(subject)s", subject=submission.subject),
+                form.message.data or "",
             )
             try:
                 if not data.message.strip():
@@ -561,15 +570,10 @@ def reopen(public_id: str):
     form = ReopenForm()
     if form.validate():
         organisation = submission.organisation
-        data = portal.Submission(
-            name=submission.name,
-            subject=_("Reopening: %(subject)s", subject=submission.subject),
-            message=form.reason.data or "",
-            national_id=submission.national_id,
-            address=submission.address,
-            email=submission.email,
-            phone=submission.phone,
-            locale=_locale(),
+        data = _follow_up(
+            submission,
+            _("Reopening: %(subject)s", subject=submission.subject),
+            form.reason.data or "",
         )
         try:
             if len(data.message.strip()) < portal.MIN_REASON:

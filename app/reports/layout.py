@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from fpdf import FPDF
@@ -453,6 +454,16 @@ class PortraitPages(ShapedPDF):
         self.total_pages = 1
         self._margin_bottom = margin_bottom
         self._footer_pt = footer_pt
+
+    def describe(self, title: str, author: str, created: datetime, lang: str | None = None) -> None:
+        """The document's properties: its title, the organisation (first line) as author."""
+        self.set_title(title)
+        if author:
+            self.set_author(author.split("\n")[0])
+        self.set_creator("Diwan")
+        if lang:
+            self.set_lang(lang)
+        self.set_creation_date(created)
 
     @property
     def bottom_limit(self) -> float:

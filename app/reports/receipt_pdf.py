@@ -583,11 +583,7 @@ def render_receipt_pdf(content: ReceiptContent) -> bytes:
         ],
         rtl=rtl,
     )
-    pdf.set_title(title)
-    if organisation:
-        pdf.set_author(organisation.split("\n")[0])
-    pdf.set_creator("Diwan")
-    pdf.set_creation_date(datetime.now(UTC))
+    pdf.describe(title, organisation, datetime.now(UTC))
 
     lh = line_height(_BODY_PT)
     items: list[_Item] = []

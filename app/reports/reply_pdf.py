@@ -351,13 +351,7 @@ def render_reply_pdf(
         ],
         rtl=rtl,
     )
-    pdf.set_title(subject)
-    if organisation:
-        pdf.set_author(organisation.split("\n")[0])
-    pdf.set_creator("Diwan")
-    if lang:
-        pdf.set_lang(lang)
-    pdf.set_creation_date(creation_date or datetime.now(UTC))
+    pdf.describe(subject, organisation, creation_date or datetime.now(UTC), lang)
 
     lh = line_height(_BODY_PT)
     items: list[_Item] = []
