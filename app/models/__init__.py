@@ -1,5 +1,14 @@
 """SQLAlchemy models. Every row belongs to an organisation."""
 
+from app.models.api import (
+    ApiToken,
+    DeliveryStatus,
+    IdempotencyKey,
+    TokenKind,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base
 from app.models.delegation import Delegation
@@ -60,6 +69,7 @@ from app.models.signing import (
 __all__ = [
     "IDENTITY_FIELDS",
     "LANGUAGES",
+    "ApiToken",
     "Assignment",
     "AssignmentKind",
     "AssignmentState",
@@ -79,11 +89,13 @@ __all__ = [
     "Contact",
     "ContactKind",
     "Delegation",
+    "DeliveryStatus",
     "Department",
     "Document",
     "DocumentVersion",
     "EmailMode",
     "ExtractedText",
+    "IdempotencyKey",
     "KeyStorage",
     "Letter",
     "LetterLink",
@@ -111,6 +123,10 @@ __all__ = [
     "StepAction",
     "StepStatus",
     "SubmissionStatus",
+    "TokenKind",
     "User",
     "UserRole",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]
