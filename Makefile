@@ -6,9 +6,11 @@ PORT ?= 5000
 # Debian packages: the font for generated PDFs and signature stamps (Arabic and Latin), Tesseract
 # with its Arabic and French data (OCR of scanned letters); for the
 # tests: chromium (browser tests), softhsm2 (a PKCS#11 token), poppler-utils' pdfsig and qpdf
-# and libnss3-tools' certutil (independent checks of the PDFs Diwan signs), zbar-tools (reads QR codes back).
+# and libnss3-tools' certutil (independent checks of the PDFs Diwan signs), zbar-tools (reads QR codes back),
+# postgresql-client (pg_dump and pg_restore: `diwan backup` on PostgreSQL, and its test).
 RUN_PACKAGES := fonts-hosny-amiri tesseract-ocr tesseract-ocr-ara tesseract-ocr-fra
-TEST_PACKAGES := $(RUN_PACKAGES) chromium softhsm2 poppler-utils qpdf libnss3-tools zbar-tools
+TEST_PACKAGES := $(RUN_PACKAGES) chromium softhsm2 poppler-utils qpdf libnss3-tools zbar-tools \
+	postgresql-client
 
 .PHONY: install run test lint format translations extract-messages bench system-packages-run system-packages-test
 
@@ -53,6 +55,12 @@ run: install system-packages-run
 	@export DIWAN_BASE_URL="$${DIWAN_BASE_URL:-http://127.0.0.1:$(PORT)}"; \
 	$(BIN)/diwan worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/diwan run --host 127.0.0.1 --port $(PORT) --no-reload --no-debugger --with-threads
+
+# Production (docs/operations.md): gunicorn with config/gunicorn.conf.py, settings from the DIWAN_*
+# environment. Migrations are a separate step of an upgrade: `diwan db upgrade`.
+.PHONY: serve-production
+serve-production: install system-packages-run
+	$(BIN)/gunicorn -c config/gunicorn.conf.py app.wsgi:app
 
 test: install system-packages-test
 	$(BIN)/pytest -q

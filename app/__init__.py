@@ -35,10 +35,19 @@ def _flask_settings(app: Flask) -> None:
     # Werkzeug refuses a larger body before reading it; each file is also checked on its own.
     config["MAX_CONTENT_LENGTH"] = (config["MAX_UPLOAD_MB"] * max_files + 1) * 1024 * 1024
     config["MAX_FORM_PARTS"] = 200
+    # Secure cookies unless the installation is reached over plain http (a trial, `make run`).
+    secure = str(config["SESSION_COOKIE_SECURE"]).strip().lower()
+    if secure in ("", "auto"):
+        config["SESSION_COOKIE_SECURE"] = config["BASE_URL"].lower().startswith("https://")
+    else:
+        config["SESSION_COOKIE_SECURE"] = secure in ("1", "true", "yes", "on")
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
-    config["PERMANENT_SESSION_LIFETIME"] = config["SESSION_HOURS"] * 3600
+    config["REMEMBER_COOKIE_HTTPONLY"] = True
+    config["REMEMBER_COOKIE_SAMESITE"] = "Lax"
+    # Session cookies end with the browser; the server ends a session sooner (services/sign_in.py).
+    config["PERMANENT_SESSION_LIFETIME"] = config["SESSION_MAX_HOURS"] * 3600
     config["BABEL_DEFAULT_LOCALE"] = config["DEFAULT_LOCALE"]
     config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
     config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead of a clock

@@ -28,6 +28,11 @@ def main() -> None:
 def register(app: Flask) -> None:
     for command in (create_org, create_user, demo, verify_audit, verify_files, worker, search):
         app.cli.add_command(command)
+    app.cli.add_command(dashboards)
+    app.cli.add_command(users)
+    from app.backup.cli import backup  # backup create|restore|verify
+
+    app.cli.add_command(backup)
 
 
 def _organisation(code: str) -> Organisation:
@@ -166,11 +171,8 @@ def verify_files():
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="for --once")
 def worker(once, today):
     """Run the background worker: deadline reminders and escalation, e-mail outbox."""
-    import logging
+    from app import worker as background  # logs: configured by the app (LOG_FORMAT)
 
-    from app import worker as background
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if once:
         report = background.run_once(
             current_app._get_current_object(), today.date() if today else None
@@ -235,3 +237,59 @@ def search_status():
         )
     finally:
         backend.close()
+
+
+@click.group("dashboards")
+def dashboards():
+    """The dashboard facts (one row per letter, kept by the worker)."""
+
+
+@dashboards.command("rebuild")
+@click.option("--org", "org_code", default=None, help="only this organisation (its code)")
+def dashboards_rebuild(org_code):
+    """Recompute the dashboard facts of every letter from the registry."""
+    from app.services import dashboard_facts
+
+    organisation_id = _organisation(org_code).id if org_code else None
+    count = dashboard_facts.rebuild(db.session, organisation_id)
+    click.echo(f"{count} letters' facts rebuilt.")
+
+
+@click.group("users")
+def users():
+    """Sign-in troubles: lift a lock-out, reset a lost second factor."""
+
+
+def _user(username: str):
+    from app.models import User
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    return user
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username):
+    """Let a locked account sign in again at once (an audit event records it)."""
+    from app.services import sign_in
+
+    try:
+        sign_in.unlock(db.session, None, _user(username))
+    except ServiceError as error:
+        raise click.ClickException(str(error.message)) from error
+    click.echo(f"{username} is unlocked.")
+
+
+@users.command("reset-two-step")
+@click.argument("username")
+def users_reset_two_step(username):
+    """Turn a user's two-step sign-in off (lost phone and recovery codes); they enrol again."""
+    from app.services import totp
+
+    try:
+        totp.reset(db.session, None, _user(username))
+    except ServiceError as error:
+        raise click.ClickException(str(error.message)) from error
+    click.echo(f"{username}'s two-step sign-in is off.")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import object_session
 
 from app.models import Assignment, AssignmentKind, AssignmentState, Letter, Note, Role, User
@@ -167,6 +167,19 @@ def visible_letters(user: User) -> ColumnElement[bool]:
     )
 
 
+def headed_department_letters(user: User) -> ColumnElement[bool]:
+    """The SQL form of what a head sees in their own right (sees_assignment): letters routed to
+    their department, not sent back. Delegations are not in it: check the rest one by one."""
+    if not user.has_role(Role.DEPARTMENT_HEAD) or user.department_id is None:
+        return false()
+    return Letter.id.in_(
+        select(Assignment.letter_id).where(
+            Assignment.department_id == user.department_id,
+            Assignment.state != AssignmentState.RETURNED,
+        )
+    )
+
+
 def can_annotate(user: User, letter: Letter) -> bool:
     """Notes come from the registry and from whoever processes the letter; copies only read."""
     return letter.is_open and (
@@ -192,3 +205,12 @@ def can_see_assignment(user: User, assignment: Assignment) -> bool:
         person.department_id == assignment.department_id
         for person in _acting_as(user, assignment.letter.letter_type_id)
     )
+
+
+def can_view_dashboard(user: User, department_id: int | None) -> bool:
+    """Administrators see the figures of the whole administration and of any department; a
+    department head those of their own department only (not a substitute: figures are not a
+    letter's work)."""
+    if user.has_role(Role.ADMINISTRATOR):
+        return True
+    return department_id is not None and _heads(user, department_id)

@@ -19,6 +19,11 @@ LOCALE_COOKIE = "diwan_locale"
 
 
 def init_app(app: Flask) -> None:
+    from app import observability
+    from app.blueprints import ops
+
+    observability.init_app(app)  # logs and request ids first: every later hook is covered
+    app.register_blueprint(ops.bp)  # /healthz, /readyz, /metrics
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
@@ -35,6 +40,7 @@ def init_app(app: Flask) -> None:
         admin,
         auth,
         certificates,
+        dashboard,
         delegations,
         inbox,
         letters,
@@ -48,7 +54,9 @@ def init_app(app: Flask) -> None:
         replies,
         search,
         security_keys,
+        transparency,
         verification,
+        webhooks_admin,
     )
 
     blueprints = (
@@ -69,6 +77,9 @@ def init_app(app: Flask) -> None:
         verification,
         search,
         portal,
+        webhooks_admin,
+        dashboard,
+        transparency,
     )
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
@@ -90,6 +101,10 @@ def init_app(app: Flask) -> None:
     app.context_processor(_template_context)
     app.after_request(_security_headers)
     _error_pages(app)
+    from app.blueprints import api, api_tokens
+
+    app.register_blueprint(api_tokens.bp)
+    api.init_app(app)  # after the error pages: API paths answer problem+json instead
 
 
 @login_manager.user_loader
@@ -167,6 +182,7 @@ def _error_pages(app: Flask) -> None:
             "The upload is too large. Nothing was registered; the limit is %(mb)s MB per file."
         ),
         429: _l("Too many attempts. Wait a few minutes and try again."),
+        500: _l("Something went wrong."),  # the page shows the request id to quote
     }
 
     def render_error(error):

@@ -23,7 +23,15 @@ from app.extensions import db
 from app.files.store import FileStore, FileStoreError
 from app.models import OutgoingEmail
 from app.models.base import utcnow
-from app.services import portal_documents, reminders, search_index, signatures
+from app.services import (
+    dashboard_facts,
+    health,
+    portal_documents,
+    reminders,
+    search_index,
+    signatures,
+    webhook_delivery,
+)
 
 log = logging.getLogger("diwan.worker")
 
@@ -128,6 +136,20 @@ def _portal_receipts(app: Flask) -> int:
     return portal_documents.issue_pending_receipts(db.session, store, settings)
 
 
+def _webhooks(app: Flask) -> int:
+    """Webhook deliveries that are due (first attempts and retries)."""
+    return webhook_delivery.deliver_due(db.session, app.config)
+
+
+def _refresh_facts() -> int:
+    """The dashboard facts follow their outbox, written with every change to a letter (a letter
+    change also queues it for the search index, which is what wakes the worker)."""
+    total = 0
+    while refreshed := dashboard_facts.drain_outbox(db.session):
+        total += refreshed
+    return total
+
+
 def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True) -> dict:
     with app.app_context():
         report = {}
@@ -139,7 +161,10 @@ def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True
             report.update(_signature_upkeep(app))
         report["receipts_made"] = _portal_receipts(app)
         report["emails_sent"] = send_pending_emails(db.session, app.config)
+        report["webhooks_delivered"] = _webhooks(app)
         report["letters_indexed"] = _index_changes(app, periodic=check_deadlines)
+        report["facts_refreshed"] = _refresh_facts()
+        health.beat(db.session, health.worker_name(), report)  # /readyz: the worker is alive
         db.session.remove()
         return report
 
@@ -154,6 +179,7 @@ def run_forever(app: Flask) -> None:  # pragma: no cover - a loop; run_once is w
             # The outbox row that failed is still there: waking on it would retry (and log)
             # twice a second, so a failed round waits the whole poll interval.
             log.exception("worker round failed; trying again")
+            _beat_failed(app)
             time.sleep(app.config["WORKER_POLL_S"])
             continue
         else:
@@ -162,6 +188,17 @@ def run_forever(app: Flask) -> None:  # pragma: no cover - a loop; run_once is w
             if any(report.values()):
                 log.info("worker round: %s", report)
         wait_for_work(app, app.config["WORKER_POLL_S"])
+
+
+def _beat_failed(app: Flask) -> None:
+    """Count the failed round on the heartbeat (unless the database is what failed)."""
+    with app.app_context():
+        try:
+            health.beat(db.session, health.worker_name(), failed=True)
+        except Exception:
+            log.warning("could not record the failed round on the worker's heartbeat")
+        finally:
+            db.session.remove()
 
 
 def _email_due(session: Session) -> bool:
@@ -189,8 +226,10 @@ def wait_for_work(app: Flask, seconds: float) -> bool:
         time.sleep(min(step, left))
         with app.app_context():
             try:
-                if search_index.has_changes(db.session) or (
-                    app.config["SMTP_HOST"] and _email_due(db.session)
+                if (
+                    search_index.has_changes(db.session)
+                    or (app.config["SMTP_HOST"] and _email_due(db.session))
+                    or webhook_delivery.has_due(db.session)
                 ):
                     return True
             finally:

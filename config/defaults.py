@@ -34,15 +34,45 @@ REGISTER_CODE_INTERNAL = "I"
 PARSE_TIMEOUT_S = 20
 PARSE_MEMORY_MB = 1024
 
-# Login throttling: failed attempts allowed per address in a window (Flask-Limiter syntax).
+# Sign-in and sessions.
+# Failed sign-ins allowed per client address in a window (Flask-Limiter syntax).
 LOGIN_RATE_LIMIT = "10 per 5 minutes"
-
-# Cookies. Set to true behind HTTPS (see config/production.example.env).
-SESSION_COOKIE_SECURE = False
-SESSION_HOURS = 12
+# After this many wrong passwords or second-factor codes in a row an account is locked for
+# LOGIN_LOCKOUT_MINUTES; each further lock (after as many new failures) lasts twice as long, at
+# most a day. A successful sign-in resets the count; `diwan users unlock NAME` lifts a lock.
+LOGIN_LOCKOUT_AFTER = 5
+LOGIN_LOCKOUT_MINUTES = 15
+# Cookies are sent over HTTPS only: "auto" when BASE_URL starts with https://, or true / false.
+SESSION_COOKIE_SECURE = "auto"
+# A session ends after this many minutes without a request, and this many hours after sign-in.
+SESSION_IDLE_MINUTES = 30
+SESSION_MAX_HOURS = 12
+# Passwords: at least this long, not the username or name, not a commonly used password.
+PASSWORD_MIN_LENGTH = 12
+# The second factor (TOTP codes from an authenticator app): the roles offered it, and the roles
+# that must enrol at their next sign-in (comma-separated role codes; empty: optional for all).
+TOTP_ROLES = "administrator,signatory"
+TOTP_REQUIRED_ROLES = ""
 
 # Where rate-limit counters live: memory:// for one process, redis://127.0.0.1:6379 for several.
 RATELIMIT_STORAGE_URI = "memory://"
+
+# Running in production (see docs/operations.md). Logs go to stderr: "text" lines, or "json"
+# (one object per line, for a log collector). TRUSTED_PROXIES: how many proxies in front of Diwan
+# set X-Forwarded-For and X-Forwarded-Proto (1 behind nginx); 0 believes no such header.
+LOG_FORMAT = "text"
+LOG_LEVEL = "INFO"
+TRUSTED_PROXIES = 0
+# /readyz: not ready when no worker finished a round for this long, or when a queue's oldest due
+# item (search outbox, e-mails, webhooks) waits longer than READY_QUEUE_LAG_S. Each app process
+# answers from a result at most READY_CACHE_S old.
+READY_WORKER_STALE_S = 300
+READY_QUEUE_LAG_S = 600
+READY_CACHE_S = 1.0
+# /metrics answers these addresses (comma-separated, networks allowed), or a request carrying
+# "Authorization: Bearer <METRICS_TOKEN>" when the token is set; anyone else gets 404.
+METRICS_ALLOWED_IPS = "127.0.0.1,::1"
+METRICS_TOKEN = ""
 
 # E-mail, sent by the background worker (`diwan worker`). An empty SMTP_HOST keeps e-mails
 # queued in the database until one is configured.
@@ -53,6 +83,18 @@ SMTP_USERNAME = ""
 SMTP_PASSWORD = ""
 SMTP_STARTTLS = False
 SMTP_TIMEOUT_S = 20
+
+# Webhooks (Administration → Webhooks), sent by the worker: each POST waits this long for an
+# answer; a delivery is retried after 1 min, 5 min, 30 min, 2 h, 6 h, 12 h, then every 24 h, and
+# marked failed after this many attempts.
+WEBHOOK_TIMEOUT_S = 10.0
+WEBHOOK_MAX_ATTEMPTS = 8
+
+# The REST API (/api/v1): requests per token (Flask-Limiter syntax), and how long a request with
+# an Idempotency-Key waits, on PostgreSQL, for a first request with the same key to finish before
+# it is told that one is still running (409).
+API_RATE_LIMIT = "600 per minute"
+API_IDEMPOTENCY_WAIT_MS = 2000
 
 # Deadline reminders: before the due date (working days), and escalation to the head's head
 # after this many working days overdue.

@@ -162,12 +162,15 @@ def test_a_new_analysis_version_makes_the_worker_rebuild_the_index(app, world, m
         backend.close()
 
 
-def test_health_reports_the_index_lag(app, world, client_for):
+def test_readiness_reports_the_index_lag(app, world, client_for):
+    app.config["READY_CACHE_S"] = 0
     with app.test_request_context():
         register(world.officer, subject="Demande")
-    assert "search_lag_seconds" in app.test_client().get("/healthz").get_json()
+    check = app.test_client().get("/readyz").get_json()["checks"]["search_index"]
+    assert check["waiting"] >= 1 and "lag_seconds" in check
     _index(app)
-    assert app.test_client().get("/healthz").get_json()["search_lag_seconds"] == 0
+    check = app.test_client().get("/readyz").get_json()["checks"]["search_index"]
+    assert check == {"ok": True, "waiting": 0, "lag_seconds": 0.0}
 
 
 @pytest.mark.postgres

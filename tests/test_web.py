@@ -1,4 +1,4 @@
-"""Sign-in, languages, health, security headers, the register list and its exports."""
+"""Sign-in, languages, liveness, security headers, the register list and its exports."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.factories import register
 
 
 def test_healthz(app):
-    assert app.test_client().get("/healthz").get_json() == {"status": "ok", "search_lag_seconds": 0}
+    assert app.test_client().get("/healthz").get_json() == {"status": "ok"}
 
 
 def test_wrong_password_is_refused_and_throttled(app, world):

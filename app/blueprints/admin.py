@@ -46,6 +46,7 @@ from app.models.signing import CircuitTemplate
 from app.permissions import can_manage_organisation
 from app.services import circuits, configuration, routing_rules
 from app.services import portal_types as portal_type_service
+from app.services import transparency as transparency_service
 from app.services.errors import ServiceError
 from app.services.replies import PLACEHOLDER_NAMES
 
@@ -617,3 +618,27 @@ def portal_type_form(type_id: int | None):
         render_template("admin/portal_type_form.html", form=form, request_type=request_type),
         status,
     )
+
+
+# --- Public transparency page ------------------------------------------------------------------
+
+
+class TransparencyForm(FlaskForm):
+    publish = BooleanField(_l("Publish the transparency page"))
+
+
+@bp.route("/transparency", methods=["GET", "POST"])
+def transparency():
+    organisation = current_user.organisation
+    form = TransparencyForm(data={"publish": organisation.publish_transparency})
+    if form.validate_on_submit():
+        publish = bool(form.publish.data)
+        transparency_service.set_publication(db.session, current_actor(), organisation, publish)
+        flash(
+            _("The transparency page is published.")
+            if publish
+            else _("The transparency page is withdrawn."),
+            "success",
+        )
+        return redirect(url_for("admin.transparency"))
+    return render_template("admin/transparency.html", form=form, organisation=organisation)

@@ -1,4 +1,4 @@
-"""Home, health check and the language switch."""
+"""Home and the language switch (health checks: app/blueprints/ops.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,6 @@ from app.services.inbox import has_inbox
 from app.web import LOCALE_COOKIE, locales
 
 bp = Blueprint("main", __name__)
-
-
-@bp.get("/healthz")
-def healthz():
-    """Liveness, and how far behind the search index is (changes still waiting for it)."""
-    from app.services.search_index import lag_seconds
-
-    return {"status": "ok", "search_lag_seconds": round(lag_seconds(db.session), 1)}
 
 
 @bp.get("/")
@@ -45,7 +37,12 @@ def set_locale():
         db.session.commit()
     response = redirect(_same_site(request.form.get("next")) or url_for("main.index"))
     response.set_cookie(
-        LOCALE_COOKIE, locale, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+        LOCALE_COOKIE,
+        locale,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        httponly=True,
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
     )
     return response
 

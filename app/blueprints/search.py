@@ -23,7 +23,7 @@ from app.labels import register_label, status_label
 from app.models import Contact, Department, Letter, LetterStatus, LetterType
 from app.permissions import can_view_letter
 from app.services import search_index
-from app.services.search_visibility import user_keys
+from app.services.search_visibility import checked_hits, user_keys
 from indexing.backends import DateRange, SearchQuery
 
 bp = Blueprint("search", __name__, url_prefix="/search")
@@ -54,7 +54,7 @@ class SearchForm(FlaskForm):
     )
 
 
-def _backend():
+def shared_backend():
     """One backend per process and index (its searcher is reused and refreshed)."""
     settings = search_index.SearchSettings.from_config(current_app.config)
     key = f"{settings.backend}:{settings.index_dir}:{settings.database_url}"
@@ -163,26 +163,8 @@ def _numbered_letter(text: str) -> Letter | None:
 
 def _search(form: SearchForm, page: int):
     """The index's answer, with each hit's letter (checked again against the permissions)."""
-    results = _backend().search(_query(form, page))
-    letters = {
-        str(letter.id): letter
-        for letter in db.session.scalars(
-            select(Letter).where(
-                Letter.id.in_([int(hit.id) for hit in results.hits]),
-                Letter.organisation_id == current_user.organisation_id,
-            )
-        )
-    }
-    hits = []
-    for hit in results.hits:
-        letter = letters.get(hit.id)
-        if letter is None or not can_view_letter(current_user, letter):
-            # The index is behind the permissions (a change not indexed yet): never show it.
-            current_app.logger.warning(
-                "search hit %s not visible to user %s", hit.id, current_user.id
-            )
-            continue
-        hits.append((letter, hit))
+    results = shared_backend().search(_query(form, page))
+    hits = checked_hits(db.session, current_user, results.hits)
     return results, hits
 
 

@@ -11,8 +11,10 @@ from app.models.api import (
 )
 from app.models.audit import AuditEvent, AuditHead
 from app.models.base import Base
+from app.models.dashboard import FactOutbox, LetterFact
 from app.models.delegation import Delegation
 from app.models.notification import Notification, OutgoingEmail
+from app.models.operations import WorkerHeartbeat
 from app.models.organisation import Closure, Department, Organisation, Role, User, UserRole
 from app.models.portal import (
     IDENTITY_FIELDS,
@@ -95,9 +97,11 @@ __all__ = [
     "DocumentVersion",
     "EmailMode",
     "ExtractedText",
+    "FactOutbox",
     "IdempotencyKey",
     "KeyStorage",
     "Letter",
+    "LetterFact",
     "LetterLink",
     "LetterStatus",
     "LetterType",
@@ -129,4 +133,5 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",
+    "WorkerHeartbeat",
 ]

@@ -6,7 +6,17 @@ import enum
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -34,6 +44,8 @@ class Organisation(Base):
     country: Mapped[str] = mapped_column(String(2), default="MA")
     # Empty means the installation's NUMBER_FORMAT setting.
     number_format: Mapped[str] = mapped_column(String(100), default="")
+    # The public transparency page (dashboard figures, no letter) is shown only when set.
+    publish_transparency: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def name(self, locale: str) -> str:
@@ -73,6 +85,17 @@ class User(UserMixin, Base):
     show_hijri: Mapped[bool] = mapped_column(Boolean, default=False)  # Hijri dates beside dates
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Sign-in protection: wrong passwords in a row, and the lock they led to.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # An optional TOTP second factor (RFC 6238): the secret encrypted under a key derived from
+    # SECRET_KEY, and the last time step used (a code is accepted once).
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # SHA-256 of the single-use recovery codes still unused (shown once, at enrolment).
+    totp_recovery_codes: Mapped[list | None] = mapped_column(JSON)
 
     organisation: Mapped[Organisation] = relationship()
     department: Mapped[Department | None] = relationship()
@@ -90,6 +113,10 @@ class User(UserMixin, Base):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_enabled_at is not None and self.totp_secret_encrypted is not None
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

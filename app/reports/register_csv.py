@@ -12,7 +12,7 @@ __all__ = ["render_register_csv"]
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _neutralise(value: object) -> str:
+def neutralise(value: object) -> str:
     text = "" if value is None else str(value)
     if text.startswith(_FORMULA_TRIGGERS):
         return "'" + text
@@ -30,7 +30,7 @@ def render_register_csv(columns: list[tuple[str, str]], rows: list[dict[str, str
     """
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow([_neutralise(label) for _key, label in columns])
+    writer.writerow([neutralise(label) for _key, label in columns])
     for row in rows:
-        writer.writerow([_neutralise(row.get(key)) for key, _label in columns])
+        writer.writerow([neutralise(row.get(key)) for key, _label in columns])
     return buffer.getvalue().encode("utf-8-sig")

@@ -17,8 +17,17 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.models import Assignment, AuditEvent, AuditHead, Letter, SearchOutbox, User
+from app.models import (
+    Assignment,
+    AuditEvent,
+    AuditHead,
+    FactOutbox,
+    Letter,
+    SearchOutbox,
+    User,
+)
 from app.models.base import utcnow
+from app.services import webhooks
 from app.services.actor import Actor
 from app.services.dialect import insert_ignore
 
@@ -106,12 +115,15 @@ def record(
         session.add(
             SearchOutbox(organisation_id=organisation_id, letter_id=letter_id, reason=action)
         )
+        session.add(FactOutbox(letter_id=letter_id))  # and so do the dashboard facts
     session.execute(
         update(AuditHead)
         .where(AuditHead.organisation_id == organisation_id)
         .values(last_hash=event.hash)
         .execution_options(synchronize_session=False)
     )
+    # Webhooks the organisation subscribed to, written in the change's own transaction.
+    webhooks.enqueue_for_event(session, event)
     return event
 
 

@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.database import write_transaction
 from app.files.store import CorruptFile, FileStore, MissingFile
 from app.models import Department, Letter, ReplyDraft, Role, User
@@ -585,6 +586,7 @@ def sign(
                     _l("The stored document is damaged or missing; it cannot be signed.")
                 ) from None
             signed = make_signature(pdf, job)
+            metrics.count_signature("signature")
             sha = store.put_bytes(signed)
             version = _add_version(
                 session, circuit, sha, len(signed), current.page_count, "signed", actor.user

@@ -7,12 +7,11 @@ from sqlalchemy.orm import Session
 
 from app.database import write_transaction
 from app.models import Department, LetterType, Organisation, ReplyTemplate, Role, User, UserRole
-from app.services import audit, numbering
+from app.models.base import utcnow
+from app.services import audit, numbering, passwords
 from app.services.actor import Actor
 from app.services.errors import ServiceError
 from app.timezones import UnknownTimezone, zone
-
-MIN_PASSWORD_LENGTH = 10
 
 
 def create_organisation(
@@ -107,8 +106,7 @@ def create_user(
     email: str = "",
     locale: str = "",
 ) -> User:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ServiceError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    passwords.check(password, username=username, full_name=full_name)
     if session.scalar(select(User.id).where(User.username == username)):
         raise ServiceError(f"the username {username!r} is taken")
     if department is not None and department.organisation_id != organisation.id:
@@ -123,6 +121,7 @@ def create_user(
             locale=locale,
         )
         user.set_password(password)
+        user.password_changed_at = utcnow()
         user.role_rows = [UserRole(role=str(role)) for role in roles]
         session.add(user)
         session.flush()

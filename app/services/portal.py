@@ -236,6 +236,27 @@ def check_submission(
             )
 
 
+def new_submission(
+    request_type: PortalRequestType, data: Submission, message: IngestedFile, remote_addr: str
+) -> PortalSubmission:
+    """The kept request, its message PDF first among its files (not yet added to a session)."""
+    return PortalSubmission(
+        public_id=secrets.token_urlsafe(18),
+        organisation_id=request_type.organisation_id,
+        request_type_id=request_type.id,
+        locale=data.locale,
+        remote_addr=remote_addr[:64],
+        name=data.name.strip(),
+        national_id=data.national_id.strip().upper(),
+        email=data.email.strip().lower(),
+        phone=data.phone.strip(),
+        address=data.address.strip(),
+        subject=data.subject.strip(),
+        message=data.message.strip(),
+        files=[file_dict(f) for f in (message, *data.files)],
+    )
+
+
 def submit(
     session: Session,
     request_type: PortalRequestType,
@@ -264,26 +285,12 @@ def submit(
         needs_confirmation = bool(email)
     token = new_token() if needs_confirmation else None
     with write_transaction(session):
-        submission = PortalSubmission(
-            public_id=secrets.token_urlsafe(18),
-            organisation_id=request_type.organisation_id,
-            request_type_id=request_type.id,
-            locale=data.locale,
-            remote_addr=remote_addr[:64],
-            citizen_id=citizen.id if citizen else None,
-            name=data.name.strip(),
-            national_id=data.national_id.strip().upper(),
-            email=email,
-            phone=data.phone.strip(),
-            address=data.address.strip(),
-            subject=data.subject.strip(),
-            message=data.message.strip(),
-            files=[_file_dict(f) for f in (message, *data.files)],
-            confirm_token_hash=digest(token) if token else None,
-            confirm_expires_at=(
-                utcnow() + timedelta(hours=settings.confirm_hours) if token else None
-            ),
-        )
+        submission = new_submission(request_type, data, message, remote_addr)
+        submission.citizen_id = citizen.id if citizen else None
+        submission.email = email
+        if token is not None:
+            submission.confirm_token_hash = digest(token)
+            submission.confirm_expires_at = utcnow() + timedelta(hours=settings.confirm_hours)
         session.add(submission)
         if token is not None:
             subject, body = confirmation_email(token)
@@ -392,7 +399,7 @@ def _route_by_rules(session: Session, actor: Actor, letter: Letter) -> None:
         routing_rules.apply_at_registration(session, actor, letter)
 
 
-def _file_dict(ingested: IngestedFile) -> dict:
+def file_dict(ingested: IngestedFile) -> dict:
     return {**asdict(ingested), "flags": sorted(ingested.flags)}
 
 

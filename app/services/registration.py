@@ -77,7 +77,7 @@ def register_letter(
     """Allocate the next number and record the letter with its documents, all or nothing."""
     if not can_register(actor.user):
         raise NotAllowed(_l("Only registry officers can register letters."))
-    _check_input(data)
+    check_input(data)
     with write_transaction(session):
         return record_letter(session, actor, data, numbering_settings)
 
@@ -149,7 +149,7 @@ def record_letter(
     return letter
 
 
-def _check_input(data: LetterInput) -> None:
+def check_input(data: LetterInput) -> None:
     if data.register not in set(Register):
         raise ServiceError(_l("Unknown register."), "register")
     if not data.subject.strip():

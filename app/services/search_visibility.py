@@ -11,13 +11,17 @@ is indexed again then); user keys change with roles and delegations and are comp
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
-from sqlalchemy.orm import object_session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
 
 from app.models import AssignmentKind, AssignmentState, Letter, User
-from app.permissions import can_view_register
+from app.permissions import can_view_letter, can_view_register
 from app.services.delegations import active_delegations
+
+log = logging.getLogger(__name__)
 
 
 def _assignment_keys(letter: Letter) -> set[str]:
@@ -83,3 +87,25 @@ def may_find(user: User, letter: Letter, today: date | None = None) -> bool:
     return letter.organisation_id == user.organisation_id and bool(
         letter_keys(letter) & user_keys(user, today)
     )
+
+
+def checked_hits(session: Session, user: User, hits: list) -> list[tuple[Letter, object]]:
+    """Each search hit with its letter, checked again against the permissions: the index can be
+    behind them (a change not indexed yet), and then the hit is never shown."""
+    letters = {
+        str(letter.id): letter
+        for letter in session.scalars(
+            select(Letter).where(
+                Letter.id.in_([int(hit.id) for hit in hits]),
+                Letter.organisation_id == user.organisation_id,
+            )
+        )
+    }
+    kept = []
+    for hit in hits:
+        letter = letters.get(hit.id)
+        if letter is None or not can_view_letter(user, letter):
+            log.warning("search hit %s not visible to user %s", hit.id, user.id)
+            continue
+        kept.append((letter, hit))
+    return kept

@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.database import write_transaction
 from app.files.store import FileStore
 from app.models import Organisation, User
@@ -134,13 +135,15 @@ def seal(
     invisible signature with a time-stamp, no person involved."""
     org = ensure_organisation_pki(session, organisation, settings.pki)
     signer = KeySigner(org.seal.key, org.seal.certificate, org.seal.chain)
-    return pades.sign_pdf(
+    sealed = pades.sign_pdf(
         pdf,
         signer,
         level="B-T",
         timestamper=timestamper(session, organisation, settings),
         reason="Diwan",
     )
+    metrics.count_signature("seal")
+    return sealed
 
 
 def archive(
@@ -158,6 +161,7 @@ def archive(
         timestamper(session, organisation, settings),
         validation_material(session, organisation, settings.pki),
     )
+    metrics.count_signature("archive_timestamp")
     circuits.add_version(session, circuit, pdf=stamped, reason="timestamped", store=store)
     expiry = pades.last_timestamp_expiry(stamped)
     with write_transaction(session):
