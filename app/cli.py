@@ -231,7 +231,7 @@ def search_status():
                     "backend": settings.backend,
                     "waiting": waiting,
                     "lag_seconds": round(search_index.lag_seconds(db.session), 1),
-                    "needs_rebuild": backend.needs_rebuild(),
+                    "needs_rebuild": search_index.needs_rebuild(backend),
                 }
             )
         )

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.database import write_transaction
@@ -39,42 +39,77 @@ MAX_ATTEMPTS = 10
 BATCH = 50
 
 
+def _due_emails(now: datetime):
+    return select(OutgoingEmail.id).where(
+        OutgoingEmail.sent_at.is_(None),
+        OutgoingEmail.next_attempt_at <= now,
+        OutgoingEmail.attempts < MAX_ATTEMPTS,
+    )
+
+
 def send_pending_emails(session: Session, config, now: datetime | None = None) -> int:
-    """Send what is due; on failure record the error and retry later with growing delays."""
+    """Send what is due; on failure record the error and retry later with growing delays.
+    Each e-mail is claimed first (see `_claim_email`), so two workers never both send it."""
     if not config["SMTP_HOST"]:
         return 0
     now = now or utcnow()
-    pending = list(
-        session.scalars(
-            select(OutgoingEmail)
+    ids = list(session.scalars(_due_emails(now).order_by(OutgoingEmail.id).limit(BATCH)))
+    session.commit()  # end the read before any write lock
+    sent = 0
+    for email_id in ids:
+        lease = _claim_email(session, email_id, now, config)
+        if lease is not None:
+            sent += _send_claimed(session, config, email_id, lease, now)
+    return sent
+
+
+def _claim_email(session: Session, email_id: int, now: datetime, config) -> datetime | None:
+    """Take the e-mail for one send by moving its next attempt past the longest a send can
+    take (a lease), committed before the SMTP call; None when another worker has it. A worker
+    that dies mid-send leaves it to be sent again when the lease ends (the Message-ID stays)."""
+    # Connect, STARTTLS, login and the message each get the timeout.
+    lease = now + timedelta(seconds=config["SMTP_TIMEOUT_S"] * 4 + 60)
+    with write_transaction(session):
+        claimed = session.execute(
+            update(OutgoingEmail)
             .where(
+                OutgoingEmail.id == email_id,
                 OutgoingEmail.sent_at.is_(None),
                 OutgoingEmail.next_attempt_at <= now,
                 OutgoingEmail.attempts < MAX_ATTEMPTS,
             )
-            .order_by(OutgoingEmail.id)
-            .limit(BATCH)
-        )
-    )
-    sent = 0
-    for email in pending:
-        try:
-            _deliver(config, email)
-        except (OSError, smtplib.SMTPException, FileStoreError) as error:
-            with write_transaction(session):
-                email.attempts += 1
-                email.last_error = f"{type(error).__name__}: {error}"[:2000]
-                email.next_attempt_at = now + timedelta(minutes=2**email.attempts)
-            log.warning("e-mail %s to %s failed: %s", email.id, email.to_address, error)
+            .values(next_attempt_at=lease)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return lease if claimed == 1 else None
+
+
+def _send_claimed(session: Session, config, email_id: int, lease: datetime, now: datetime) -> int:
+    email = session.get(OutgoingEmail, email_id, populate_existing=True)
+    to_address = email.to_address
+    try:
+        message = _message(config, email)
+        session.commit()  # no transaction stays open while the SMTP server answers
+        _send(config, message)
+    except (OSError, smtplib.SMTPException, FileStoreError) as error:
+        failure = f"{type(error).__name__}: {error}"[:2000]
+        log.warning("e-mail %s to %s failed: %s", email_id, to_address, error)
+    else:
+        failure = None
+    with write_transaction(session):
+        email = session.get(OutgoingEmail, email_id, populate_existing=True)
+        if email.sent_at is not None or email.next_attempt_at != lease:
+            return 0  # the lease ran out and another worker took over: it decides
+        email.attempts += 1
+        if failure is None:
+            email.sent_at = utcnow()
         else:
-            with write_transaction(session):
-                email.attempts += 1
-                email.sent_at = utcnow()
-            sent += 1
-    return sent
+            email.last_error = failure
+            email.next_attempt_at = now + timedelta(minutes=2**email.attempts)
+    return 1 if failure is None else 0
 
 
-def _deliver(config, email: OutgoingEmail) -> None:
+def _message(config, email: OutgoingEmail) -> EmailMessage:
     message = EmailMessage()
     message["From"] = config["SMTP_FROM"]
     message["To"] = email.to_address
@@ -86,6 +121,10 @@ def _deliver(config, email: OutgoingEmail) -> None:
         message.add_attachment(
             pdf, maintype="application", subtype="pdf", filename=email.attachment_name
         )
+    return message
+
+
+def _send(config, message: EmailMessage) -> None:
     with smtplib.SMTP(
         config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT_S"]
     ) as smtp:
@@ -110,16 +149,17 @@ def _signature_upkeep(app: Flask) -> dict:
 
 def _index_changes(app: Flask, periodic: bool) -> int:
     """The search index follows the outbox (the worker is the index's only writer). An index
-    built with another analysis version or layout is rebuilt from the database first; the
+    built with another analysis version or layout, or new (never filled from the database: an
+    upgrade, a lost index folder), is rebuilt from the database first; the
     periodic round also merges the small segments the batches left."""
     settings = search_index.SearchSettings.from_config(app.config)
     store = FileStore(Path(app.config["FILE_STORE"]))
     backend = search_index.open_index(settings)
     try:
         total = 0
-        if backend.needs_rebuild():
-            log.info("search index built with another analysis: rebuilding it")
-            total += search_index.rebuild(db.session, backend, store, settings)
+        if search_index.needs_rebuild(backend):
+            log.info("search index new, incomplete or of another analysis: rebuilding it")
+            total += search_index.rebuild_for_worker(db.session, backend, store, settings)
         while indexed := search_index.drain_outbox(db.session, backend, store, settings):
             total += indexed
         if periodic and hasattr(backend, "merge"):
@@ -127,6 +167,16 @@ def _index_changes(app: Flask, periodic: bool) -> int:
         return total
     finally:
         backend.close()
+
+
+def _sweep_staging(app: Flask) -> int:
+    """Files of uploads never finished (a crash, a dropped connection) left in the file store's
+    staging area; only the staging area is looked at, never the stored files."""
+    store = FileStore(Path(app.config["FILE_STORE"]))
+    removed = store.purge_staging(older_than_s=app.config["STAGING_MAX_AGE_HOURS"] * 3600)
+    if removed:
+        log.info("removed %d unfinished upload(s) from the staging area", removed)
+    return removed
 
 
 def _portal_receipts(app: Flask) -> int:
@@ -159,6 +209,7 @@ def run_once(app: Flask, today: date | None = None, check_deadlines: bool = True
             report["notifications"] = result.notifications
             report["emails_queued"] = result.emails
             report.update(_signature_upkeep(app))
+            report["staging_files_removed"] = _sweep_staging(app)
         report["receipts_made"] = _portal_receipts(app)
         report["emails_sent"] = send_pending_emails(db.session, app.config)
         report["webhooks_delivered"] = _webhooks(app)
@@ -203,18 +254,7 @@ def _beat_failed(app: Flask) -> None:
 
 def _email_due(session: Session) -> bool:
     """An e-mail waits (a portal confirmation link should not wait a whole poll interval)."""
-    return (
-        session.scalar(
-            select(OutgoingEmail.id)
-            .where(
-                OutgoingEmail.sent_at.is_(None),
-                OutgoingEmail.next_attempt_at <= utcnow(),
-                OutgoingEmail.attempts < MAX_ATTEMPTS,
-            )
-            .limit(1)
-        )
-        is not None
-    )
+    return session.scalar(_due_emails(utcnow()).limit(1)) is not None
 
 
 def wait_for_work(app: Flask, seconds: float) -> bool:

@@ -105,6 +105,9 @@ WORKER_POLL_S = 10
 # when a change waits (a new letter is then searchable within about a second).
 SEARCH_WAKE_S = 0.5
 DEADLINE_CHECK_INTERVAL_S = 3600
+# The worker's periodic rounds remove files of unfinished uploads left in the file store's
+# staging area (tmp/) once they are this old; stored files are never touched.
+STAGING_MAX_AGE_HOURS = 24
 
 # The citizens' e-counter (/portal). Attachments: their own limits, shown on the form; PDF, JPEG and
 # PNG only. An e-mail confirmation link stays valid this long. Rate limits per client address

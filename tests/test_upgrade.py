@@ -214,10 +214,8 @@ def _upgrade_and_check(app) -> None:
 
         result = app.test_cli_runner().invoke(args=["verify-audit"])
         assert result.exit_code == 0, result.output
-        # The letters from before search existed enter the index only by a rebuild (a new, empty
-        # index says it is current): a step of the upgrade procedure, before the worker starts.
-        result = app.test_cli_runner().invoke(args=["search", "rebuild"])
-        assert result.exit_code == 0 and "1 letters indexed" in result.output, result.output
+        # The letter from before search existed has no outbox row: the worker's first round finds
+        # the new index incomplete and rebuilds it (checked below with the search page).
 
         @app.teardown_request
         def _fresh_g(_exc):  # requests reuse this app context (as the `app` fixture does)

@@ -239,4 +239,27 @@ def rebuild(
             uncommitted = 0
             progress(done, total, last_id)
         if not ids:
+            backend.mark_complete()
             return done
+
+
+def needs_rebuild(backend: Backend) -> bool:
+    """Built with another analysis or layout, or made empty (a new or lost index, a rebuild
+    cut short) and not filled from the database since: the outbox only has recent changes."""
+    return backend.needs_rebuild() or not backend.is_complete()
+
+
+def rebuild_for_worker(
+    session: Session, backend: Backend, store: FileStore, settings: SearchSettings
+) -> int:
+    """A rebuild from scratch, then the outbox rows it covered are dropped: each was committed
+    with its change before the rebuild read the letters (only those seen first, so a change
+    committed meanwhile is indexed again rather than lost)."""
+    covered = session.scalars(select(SearchOutbox.id)).all()
+    session.commit()
+    count = rebuild(session, backend, store, settings)
+    for start in range(0, len(covered), 1000):
+        with write_transaction(session):
+            chunk = covered[start : start + 1000]
+            session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(chunk)))
+    return count

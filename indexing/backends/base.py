@@ -236,6 +236,12 @@ class Backend(Protocol):
     def needs_rebuild(self) -> bool:
         """True when the index was built with another analysis version or layout."""
 
+    def is_complete(self) -> bool:
+        """False from the index's creation (or `clear`) until `mark_complete`."""
+
+    def mark_complete(self) -> None:
+        """Record that the index holds everything (a rebuild reached its end)."""
+
     def clear(self) -> None:
         """Empty the index and stamp it with the current analysis version (a rebuild starts so)."""
 

@@ -216,6 +216,20 @@ class PostgresBackend:
             or meta.get("schema_version") != str(SCHEMA_VERSION)
         )
 
+    def is_complete(self) -> bool:
+        """False from creation until `mark_complete`: an index made empty (new, lost, cleared)
+        does not hold what was written before it. An index older than the flag is complete."""
+        return (self._meta() or {}).get("complete", "true") == "true"
+
+    def mark_complete(self) -> None:
+        with psycopg.connect(self._url) as connection:
+            connection.execute(
+                sql.SQL(
+                    "INSERT INTO {} VALUES ('complete', 'true')"
+                    " ON CONFLICT (key) DO UPDATE SET value = 'true'"
+                ).format(self._meta_table)
+            )
+
     def _create(self) -> None:
         layout = self.layout
         columns = [
@@ -265,7 +279,7 @@ class PostgresBackend:
             connection.execute(
                 sql.SQL(
                     "INSERT INTO {} VALUES ('analysis_version', %s), ('layout', %s),"
-                    " ('schema_version', %s)"
+                    " ('schema_version', %s), ('complete', 'false')"
                 ).format(self._meta_table),
                 (str(analysis.ANALYSIS_VERSION), layout.to_json(), str(SCHEMA_VERSION)),
             )

@@ -206,16 +206,29 @@ class WhooshBackend:
             or meta.get("schema") != SCHEMA_VERSION
         )
 
+    def is_complete(self) -> bool:
+        """False from creation until `mark_complete`: an index made empty (new, lost, cleared)
+        does not hold what was written before it. An index older than the flag is complete."""
+        return self._meta().get("complete", True)
+
+    def mark_complete(self) -> None:
+        self._write_meta({**self._meta(), "complete": True})
+
     def _create(self) -> None:
         if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True)
         self._ix = whoosh_index.create_in(self.path, schema_for(self.layout))
-        meta = {
-            "analysis_version": analysis.ANALYSIS_VERSION,
-            "layout": self.layout.to_json(),
-            "schema": SCHEMA_VERSION,
-        }
+        self._write_meta(
+            {
+                "analysis_version": analysis.ANALYSIS_VERSION,
+                "layout": self.layout.to_json(),
+                "schema": SCHEMA_VERSION,
+                "complete": False,
+            }
+        )
+
+    def _write_meta(self, meta: dict) -> None:
         temporary = self.path / (META_FILE + ".new")
         temporary.write_text(json.dumps(meta), encoding="utf-8")
         temporary.replace(self.path / META_FILE)
