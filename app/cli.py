@@ -180,8 +180,8 @@ def worker(once, today):
         click.echo(json.dumps(report))
     else:
         click.echo(
-            "Diwan worker running (deadline reminders, e-mail outbox, CRLs, archive "
-            "time-stamps). Ctrl-C to stop."
+            "Diwan worker running (deadline reminders, e-mail, search index, dashboard "
+            "figures, webhooks, receipts, CRLs, archive time-stamps). Ctrl-C to stop."
         )
         background.run_forever(current_app._get_current_object())
 
