@@ -6,6 +6,7 @@ import json
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from flask import Flask, current_app
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.files.store import FileStore
 from app.models import Department, Organisation, Role, SearchOutbox
-from app.services import audit, organisations
+from app.services import audit_timestamps, organisations
 from app.services.errors import ServiceError
 
 
@@ -30,6 +31,7 @@ def register(app: Flask) -> None:
         app.cli.add_command(command)
     app.cli.add_command(dashboards)
     app.cli.add_command(users)
+    app.cli.add_command(files)
     from app.backup.cli import backup  # backup create|restore|verify
 
     app.cli.add_command(backup)
@@ -141,17 +143,36 @@ def demo():
 @click.command("verify-audit")
 @click.option("--org", "org_code", default=None, help="one organisation (default: all)")
 def verify_audit(org_code):
-    """Check every organisation's audit hash chain; exit 1 on any broken link."""
+    """Check every organisation's audit hash chain and the time-stamps anchoring it; exit 1 on
+    any broken link or failing time-stamp."""
+    try:
+        trust = audit_timestamps.StampTrust.from_config(current_app.config)
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"TSA_TRUST_ROOTS: {error}") from error
     codes = [org_code] if org_code else list(db.session.scalars(select(Organisation.code)))
     broken = False
     for code in codes:
-        report = audit.verify_chain(db.session, _organisation(code).id)
+        report = audit_timestamps.verify_timestamps(db.session, _organisation(code).id, trust)
         status = "ok" if report.ok else "BROKEN"
-        click.echo(f"{code}: {report.events} events, {status}")
-        for problem in report.problems:
+        click.echo(f"{code}: {report.chain.events} events, {status}{_anchoring(report)}")
+        for problem in report.chain.problems + report.problems:
             click.echo(f"  - {problem}")
         broken |= not report.ok
     sys.exit(1 if broken else 0)
+
+
+def _anchoring(report) -> str:
+    failing = len(report.problems)
+    if failing:
+        return f", {failing} of {len(report.stamps)} time-stamps failing"
+    newest = report.newest
+    if newest is None:
+        return ", not time-stamped"
+    count = len(report.stamps)
+    return (
+        f", anchored by {count} time-stamp{'s' if count > 1 else ''} "
+        f"(newest {newest.stamped_at:%Y-%m-%d %H:%M} UTC, seq {newest.seq})"
+    )
 
 
 @click.command("verify-files")
@@ -166,24 +187,79 @@ def verify_files():
     sys.exit(1 if report.problems else 0)
 
 
+@click.group("files")
+def files():
+    """The file store's upkeep."""
+
+
+@files.command("sweep-orphans")
+@click.option("--dry-run", is_flag=True, help="list what would be done; change nothing")
+def files_sweep_orphans(dry_run):
+    """Quarantine stored files no row names, restore or delete quarantined ones (the worker's
+    sweep, now); exit 1 if a file could not be moved."""
+    from app.services.orphan_files import sweep_orphans
+
+    config = current_app.config
+    try:
+        report = sweep_orphans(
+            db.session,
+            FileStore(Path(config["FILE_STORE"])),
+            min_age_s=config["ORPHAN_MIN_AGE_HOURS"] * 3600,
+            retention_s=config["ORPHAN_RETENTION_DAYS"] * 86400,
+            dry_run=dry_run,
+        )
+    except ValueError as error:
+        message = f"{error} (ORPHAN_MIN_AGE_HOURS, ORPHAN_RETENTION_DAYS)"
+        raise click.ClickException(message) from error
+    would = "would be " if dry_run else ""
+    sections = (
+        ("moved into quarantine (no row names them)", report.quarantined),
+        ("moved back (a row names them again)", [(sha, None) for sha in report.restored]),
+        ("deleted (in quarantine past the retention)", report.deleted),
+    )
+    for title, items in sections:
+        click.echo(f"{len(items)} file(s) {would}{title}")
+        for sha, size in items:
+            click.echo(f"  - {sha}" + (f" ({size} bytes)" if size is not None else ""))
+    click.echo(
+        f"{report.in_quarantine} file(s) ({report.in_quarantine_bytes} bytes) {would}in quarantine"
+    )
+    for sha, problem in report.problems:
+        click.echo(f"  ! {sha}: {problem}", err=True)
+    if dry_run:
+        click.echo("Dry run: nothing was changed.")
+    sys.exit(1 if report.problems else 0)
+
+
 @click.command("worker")
-@click.option("--once", is_flag=True, help="one round (deadline check and outbox), then exit")
+@click.option("--once", is_flag=True, help="every job once, now, in this process; then exit")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="for --once")
 def worker(once, today):
-    """Run the background worker: deadline reminders and escalation, e-mail outbox."""
+    """Run the background worker: the job queue's consumer (see docs/operations.md)."""
     from app import worker as background  # logs: configured by the app (LOG_FORMAT)
+    from app.jobs import queue_of
 
+    app = current_app._get_current_object()
     if once:
-        report = background.run_once(
-            current_app._get_current_object(), today.date() if today else None
-        )
+        report = background.run_once(app, today.date() if today else None)
         click.echo(json.dumps(report))
     else:
+        queue = queue_of(app)
         click.echo(
-            "Diwan worker running (deadline reminders, e-mail, search index, dashboard "
-            "figures, webhooks, receipts, CRLs, archive time-stamps). Ctrl-C to stop."
+            f"Diwan worker running {app.config['WORKER_THREADS']} jobs at a time from "
+            f"{_safe_url(queue.url)} (search index, e-mail, webhooks, receipts, dashboard "
+            "figures; deadline reminders, CRLs and archive time-stamps, audit time-stamps, "
+            "file sweeps). Ctrl-C to stop."
         )
-        background.run_forever(current_app._get_current_object())
+        background.run(app)
+
+
+def _safe_url(url: str) -> str:
+    """The queue's address without a password."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 @click.group("search")

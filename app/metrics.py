@@ -26,6 +26,7 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -90,6 +91,7 @@ def database_families(session: Session) -> list:
     try:
         queues = health.queues(session)
         alive = health.workers(session)
+        jobs = _job_families(session)
         session.rollback()
     except Exception:  # the scrape still answers, saying the database did not
         session.rollback()
@@ -119,7 +121,31 @@ def database_families(session: Session) -> list:
     )
     oldest.add_metric(["email"], queues.emails_oldest_due_s)
     oldest.add_metric(["webhook"], queues.webhooks_oldest_due_s)
-    return [up, depth, lag, oldest, *_worker_families(alive)]
+    return [up, depth, lag, oldest, *_worker_families(alive), *jobs]
+
+
+def _job_families(session: Session) -> list:
+    """Per job (app.jobs.work): runs and failures since the installation began, whether a
+    worker holds it now, and how long ago it last finished."""
+    from app.models import JobRun
+    from app.models.base import utcnow
+
+    runs = CounterMetricFamily("diwan_job_runs", "Runs of each job.", labels=["job"])
+    failures = CounterMetricFamily("diwan_job_failures", "Failed runs of each job.", labels=["job"])
+    running = GaugeMetricFamily(
+        "diwan_job_running", "1 while a worker holds the job.", labels=["job"]
+    )
+    age = GaugeMetricFamily(
+        "diwan_job_last_finished_seconds", "Time since the job last finished.", labels=["job"]
+    )
+    now = utcnow()
+    for row in session.scalars(select(JobRun).order_by(JobRun.name)):
+        runs.add_metric([row.name], row.runs)
+        failures.add_metric([row.name], row.failures)
+        running.add_metric([row.name], int(row.lease_until is not None and row.lease_until > now))
+        if row.finished_at is not None:
+            age.add_metric([row.name], (now - row.finished_at).total_seconds())
+    return [runs, failures, running, age]
 
 
 def _worker_families(alive) -> list:

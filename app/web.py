@@ -19,7 +19,7 @@ LOCALE_COOKIE = "diwan_locale"
 
 
 def init_app(app: Flask) -> None:
-    from app import observability
+    from app import jobs, observability
     from app.blueprints import ops
 
     observability.init_app(app)  # logs and request ids first: every later hook is covered
@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    jobs.init_app(app)  # commits that write an outbox ask the worker for its drain
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)

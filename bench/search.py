@@ -24,8 +24,9 @@ the 20 best ids, without facets or highlights, so the ratio is given for the bar
 Registration to searchable: an app on the N-letter index (SQLite app + the Whoosh directory;
 the PostgreSQL app's own database for PostgreSQL), a letter with a one-page text PDF registered
 through `registration.register_letter`, then `app.worker.run_once` rounds and a search by a
-long-lived backend (like the search page's) until the letter is found. The worker's poll interval
-(WORKER_POLL_S) comes on top in production and is reported beside.
+long-lived backend (like the search page's) until the letter is found. In production the job
+queue's delivery comes on top: at most QUEUE_POLL_MAX_S (1 s) on the SQLite queue, at once on
+Redis; it is reported beside.
 
     .venv/bin/python bench/search.py [--letters 100000] [--backend whoosh|postgres|both]
         [--queries 200] [--batch 500] [--probes 20] [--seed 1] [--no-references]
@@ -416,10 +417,8 @@ def probe_word(k: int) -> str:
 
 
 def probe(app, web_backend, args) -> dict[str, Any]:
-    """Register --probes letters one by one; after each, the worker's wait (`wait_for_work`, as
-    its loop sleeps between rounds: woken at its next look at the outbox, a full SEARCH_WAKE_S
-    after the registration here, the worst case), then worker rounds (run_once) and searches by
-    `web_backend` until the letter is found."""
+    """Register --probes letters one by one; after each, worker rounds (run_once) and searches
+    by `web_backend` until the letter is found."""
     from app.extensions import db
     from app.files.intake import ingest_upload
     from app.models import User
@@ -427,7 +426,7 @@ def probe(app, web_backend, args) -> dict[str, Any]:
     from app.services.actor import Actor
     from app.services.search_visibility import user_keys
     from app.uploads import file_store
-    from app.worker import run_once, wait_for_work
+    from app.worker import QUEUE_POLL_MAX_S, run_once
 
     with app.app_context():
         world = common.create_world(db.session)
@@ -456,7 +455,6 @@ def probe(app, web_backend, args) -> dict[str, Any]:
             db.session.remove()
         register_s.append(registered - started)
         found, n = False, 0
-        wait_for_work(app, app.config["WORKER_POLL_S"])
         while not found and time.perf_counter() - registered < 60:
             n += 1
             round_start = time.perf_counter()
@@ -479,8 +477,7 @@ def probe(app, web_backend, args) -> dict[str, Any]:
         "worker_round": common.summary(worker_s),
         "first_search_after_round": common.summary(search_s),
         "rounds_needed_max": max(rounds),
-        "worker_poll_s": app.config["WORKER_POLL_S"],
-        "search_wake_s": app.config["SEARCH_WAKE_S"],
+        "queue_poll_max_s": QUEUE_POLL_MAX_S,
     }
 
 

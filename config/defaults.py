@@ -100,14 +100,34 @@ API_IDEMPOTENCY_WAIT_MS = 2000
 # after this many working days overdue.
 REMINDER_DAYS_BEFORE = 3
 ESCALATE_AFTER_DAYS = 5
-WORKER_POLL_S = 10
-# Between rounds the worker looks at the search outbox this often and starts a round at once
-# when a change waits (a new letter is then searchable within about a second).
-SEARCH_WAKE_S = 0.5
+# The background worker (`diwan worker`). Jobs travel on a queue: empty means a SQLite file in the
+# instance folder (one machine, nothing to run beside Diwan); redis://host:6379/1 when several
+# machines run workers. Each worker runs this many jobs at once, and every WORKER_TICK_S it looks
+# for work a lost message or a crashed worker left (and beats for /readyz).
+JOB_QUEUE_URL = ""
+WORKER_THREADS = 4
+WORKER_TICK_S = 30
+# A worker holds each job it runs with a lease of this length, renewed while it works: a worker
+# killed mid-job leaves its jobs to others once the lease lapses. E-mails and webhook deliveries
+# are claimed for their network timeouts plus this long.
+JOB_LEASE_S = 60
+# The periodic jobs' intervals (seconds): deadline reminders and escalation; fresh CRLs and the
+# renewal of archive time-stamps; a time-stamp on each audit chain's newest event; the sweeps of
+# the file store (unfinished uploads, files no row names); merging the search index's segments.
 DEADLINE_CHECK_INTERVAL_S = 3600
-# The worker's periodic rounds remove files of unfinished uploads left in the file store's
-# staging area (tmp/) once they are this old; stored files are never touched.
+SIGNATURE_UPKEEP_INTERVAL_S = 3600
+AUDIT_TIMESTAMP_INTERVAL_S = 3600
+FILE_SWEEP_INTERVAL_S = 3600
+SEARCH_MERGE_INTERVAL_S = 3600
+# The file sweep removes files of unfinished uploads left in the file store's staging area (tmp/)
+# once they are this old.
 STAGING_MAX_AGE_HOURS = 24
+# The file sweep also moves stored files that no row names (left by a registration rolled back or
+# a crash) into the store's orphans/ folder once they are this old (at least 1; keep 24 or more:
+# a form shown again keeps its uploads for 24 hours), and deletes them there after this many
+# days. A quarantined file that is read or named again is moved back.
+ORPHAN_MIN_AGE_HOURS = 24
+ORPHAN_RETENTION_DAYS = 30
 
 # The citizens' e-counter (/portal). Attachments: their own limits, shown on the form; PDF, JPEG and
 # PNG only. An e-mail confirmation link stays valid this long. Rate limits per client address
@@ -135,6 +155,10 @@ WEBAUTHN_RP_ID = ""
 SIGNATURE_LEVEL = "B-LT"
 # An RFC 3161 time-stamp authority; empty means the organisation's own, run by Diwan.
 TSA_URL = ""
+# A PEM file of the certificates that vouch for that outside authority (its root CA, or its own
+# certificate), for `diwan verify-audit` to trust the audit chains' time-stamps it issued. Empty:
+# only the installation's own time-stamp authorities are trusted.
+TSA_TRUST_ROOTS = ""
 # A document time-stamp when a circuit completes (B-LTA), renewed by the worker this many days
 # before the time-stamp authority's certificate expires.
 ARCHIVE_TIMESTAMPS = True

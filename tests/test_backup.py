@@ -26,12 +26,12 @@ from app.files.intake import ingest_upload
 from app.files.store import FileStore
 from app.models import DocumentVersion, Letter, Organisation, Role, User
 from app.models.signing import CertificatePurpose, SigningCertificate
+from app.services import audit_timestamps, pki, registration, signatures
 from app.services import organisations as orgs
-from app.services import pki, registration, signatures
 from app.services.actor import Actor
 from app.uploads import file_store
 from signing.validation import validate
-from tests.conftest import login
+from tests.conftest import ON_POSTGRESQL, login
 from tests.factories import register
 from tests.helpers import blank_pdf
 
@@ -41,6 +41,20 @@ PASSPHRASE = "sept mots pour un registre sûr"
 @pytest.fixture(autouse=True)
 def _fresh_key_cache(monkeypatch):
     monkeypatch.setattr(pki, "_opened", {})
+
+
+@pytest.fixture
+def restore_env(request):
+    """restore_env() -> the environment of a restore onto the suite's engine: none on SQLite (the
+    instance's own file), a new empty database's DIWAN_DATABASE_URL on PostgreSQL."""
+
+    def make() -> dict:
+        if not ON_POSTGRESQL:
+            return {}
+        empty = request.getfixturevalue("new_postgres_database")(template="template0")
+        return {"DIWAN_DATABASE_URL": empty}
+
+    return make
 
 
 def _cli(app, *args, passphrase=PASSPHRASE, **env):
@@ -117,8 +131,15 @@ def _close_search():
     search_blueprint._backends.clear()
 
 
-def _restored_app(instance):
-    restored = create_app({"INSTANCE_PATH": str(instance), "TESTING": True, "DEFAULT_LOCALE": "en"})
+def _restored_app(instance, database_url=""):
+    restored = create_app(
+        {
+            "INSTANCE_PATH": str(instance),
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "DEFAULT_LOCALE": "en",
+        }
+    )
 
     @restored.teardown_request
     def _fresh_g(_exc):
@@ -127,7 +148,9 @@ def _restored_app(instance):
     return restored
 
 
-def test_backup_while_registering_then_restore_onto_an_empty_instance(app, world, tmp_path):
+def test_backup_while_registering_then_restore_onto_an_empty_instance(
+    app, world, tmp_path, restore_env
+):
     with app.test_request_context():
         for subject in ("Demande de permis de construire", "Réclamation eau potable"):
             register(world.officer, subject=subject)
@@ -138,6 +161,10 @@ def test_backup_while_registering_then_restore_onto_an_empty_instance(app, world
             signatures.SignatureSettings.from_config(app.config),
         )
         signed = _register_pdf(world.officer, "Convention signée partenariat", sealed_pdf)
+    stamped = audit_timestamps.stamp_audit_heads(
+        db.session, signatures.SignatureSettings.from_config(app.config)
+    )
+    assert stamped >= 1
     before = db.session.scalar(select(func.count(Letter.id)))
 
     writer = Writer(app, world.officer.id)
@@ -170,25 +197,31 @@ def test_backup_while_registering_then_restore_onto_an_empty_instance(app, world
     target = tmp_path / "new-machine" / "instance"
     target.mkdir(parents=True)
     (target / "secret_key").write_text("generated-by-a-first-run\n")
-    result = _cli(app, "backup", "restore", archive, "--instance", target)
+    env = restore_env()
+    result = _cli(app, "backup", "restore", archive, "--instance", target, **env)
     assert result.exit_code == 0, result.output
     assert "every file matches its hash" in result.output
     assert "Audit chains:" in result.output and "checks out" in result.output
+    assert f"and {stamped} time-stamps verified" in result.output  # the anchoring came along
     assert "finds" in result.output  # the search probe
 
+    database_file = [] if ON_POSTGRESQL else ["diwan.sqlite3"]
     assert sorted(p.name for p in target.iterdir()) == [
-        "diwan.sqlite3",
+        *database_file,
         "files",
         "index",
         "secret_key",
     ]
-    restored = _restored_app(target)
+    # Read before the restored app's context: there, the live session would borrow (and keep)
+    # a connection of the restored app's engine.
+    signed_id = signed.id
+    restored = _restored_app(target, env.get("DIWAN_DATABASE_URL", ""))
     assert restored.config["SECRET_KEY"] == app.config["SECRET_KEY"]  # the key came across
     with restored.app_context():
-        _check_restored(restored, manifest, signed)
+        _check_restored(restored, manifest, signed_id)
 
 
-def _check_restored(restored, manifest, signed):
+def _check_restored(restored, manifest, signed_id: int):
     letters = db.session.scalar(select(func.count(Letter.id)))
     assert letters == manifest["database"]["counts"]["letters"]
     # No dangling reference: every file the snapshot's rows name was in the archive.
@@ -211,7 +244,7 @@ def _check_restored(restored, manifest, signed):
     # The sealed document, read back from the restored store, still validates.
     org_id = db.session.scalar(select(Organisation.id).where(Organisation.code == "mtn"))
     ca = _ca(org_id)
-    signed_copy = db.session.get(Letter, signed.id)
+    signed_copy = db.session.get(Letter, signed_id)
     pdf = store.open_verified(signed_copy.documents[0].current.original_sha256)
     assert validate(pdf, trust_roots=[ca])["verdict"] == "VALID"
 
@@ -246,9 +279,9 @@ def _flipped(archive, position: int, into):
 
 
 def test_wrong_passphrase_altered_archive_and_busy_target_are_refused(
-    app, world, tmp_path, monkeypatch
+    app, world, tmp_path, monkeypatch, restore_env
 ):
-    monkeypatch.setattr(sealed, "CHUNK", 16 * 1024)  # many records: damage lands mid-restore
+    monkeypatch.setattr(sealed, "CHUNK", 4 * 1024)  # many records: damage lands mid-restore
     with app.test_request_context():
         register(world.officer, subject="Demande de stage")
     archive = tmp_path / "a.backup"
@@ -283,15 +316,25 @@ def test_wrong_passphrase_altered_archive_and_busy_target_are_refused(
     busy = _cli(app, "backup", "restore", archive, "--instance", target)
     assert busy.exit_code != 0 and "not empty" in busy.output
     assert [p.name for p in target.iterdir()] == ["notes.txt"]
-    forced = _cli(app, "backup", "restore", archive, "--instance", target, "--force")
+    forced = _cli(
+        app, "backup", "restore", archive, "--instance", target, "--force", **restore_env()
+    )
     assert forced.exit_code == 0, forced.output
-    assert (target / "notes.txt").read_text() == "kept" and (target / "diwan.sqlite3").exists()
+    assert (target / "notes.txt").read_text() == "kept"
+    assert ON_POSTGRESQL or (target / "diwan.sqlite3").exists()
     _close_search()
 
     # A secret key set in the environment must be the archive's.
     other = tmp_path / "other"
     result = _cli(
-        app, "backup", "restore", archive, "--instance", other, DIWAN_SECRET_KEY="not-the-same"
+        app,
+        "backup",
+        "restore",
+        archive,
+        "--instance",
+        other,
+        DIWAN_SECRET_KEY="not-the-same",
+        **restore_env(),
     )
     assert result.exit_code != 0 and "DIWAN_SECRET_KEY differs" in result.output
     assert not other.exists()

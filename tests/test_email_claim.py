@@ -13,10 +13,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from app import worker
 from app.extensions import db
 from app.models import OutgoingEmail
 from app.models.base import utcnow
+from app.services import email_outbox
 
 COUNT = 12
 
@@ -76,7 +76,7 @@ def _round(app, results: list, start: threading.Barrier) -> None:
     with app.app_context():  # its own session, as another worker process would have
         try:
             start.wait()
-            results.append(worker.send_pending_emails(db.session, app.config))
+            results.append(email_outbox.send_pending_emails(db.session, app.config))
         finally:
             db.session.remove()
 
@@ -95,19 +95,19 @@ def test_two_workers_at_once_send_each_email_exactly_once(app, inbox):
     db.session.commit()
     emails = db.session.scalars(select(OutgoingEmail)).all()
     assert all(email.sent_at is not None and email.attempts == 1 for email in emails)
-    assert worker.send_pending_emails(db.session, app.config) == 0  # nothing left
+    assert email_outbox.send_pending_emails(db.session, app.config) == 0  # nothing left
 
 
 def test_a_claimed_email_waits_for_its_lease_and_is_sent_once_after_a_crash(app, inbox):
     (email_id,) = _queue(1)
     now = utcnow()
-    lease = worker._claim_email(db.session, email_id, now, app.config)  # a worker that died
+    lease = email_outbox._claim_email(db.session, email_id, now, app.config)  # a worker that died
     assert lease is not None and lease > now
-    assert worker._claim_email(db.session, email_id, now, app.config) is None
-    assert worker.send_pending_emails(db.session, app.config, now=now) == 0
+    assert email_outbox._claim_email(db.session, email_id, now, app.config) is None
+    assert email_outbox.send_pending_emails(db.session, app.config, now=now) == 0
     assert inbox.messages == []
-    assert worker.send_pending_emails(db.session, app.config, now=lease) == 1
-    assert worker.send_pending_emails(db.session, app.config, now=lease) == 0
+    assert email_outbox.send_pending_emails(db.session, app.config, now=lease) == 1
+    assert email_outbox.send_pending_emails(db.session, app.config, now=lease) == 0
     assert len(inbox.messages) == 1
 
 
@@ -115,13 +115,16 @@ def test_a_refused_email_is_retried_later(app, inbox):
     inbox.refuse = 1
     (email_id,) = _queue(1)
     now = utcnow()
-    assert worker.send_pending_emails(db.session, app.config, now=now) == 0
+    assert email_outbox.send_pending_emails(db.session, app.config, now=now) == 0
     email = db.session.get(OutgoingEmail, email_id)
     assert email.attempts == 1 and email.sent_at is None and "452" in email.last_error
     assert email.next_attempt_at == now + timedelta(minutes=2)
     db.session.commit()
-    assert worker.send_pending_emails(db.session, app.config, now=now + timedelta(minutes=1)) == 0
-    assert worker.send_pending_emails(db.session, app.config, now=email.next_attempt_at) == 1
+    assert (
+        email_outbox.send_pending_emails(db.session, app.config, now=now + timedelta(minutes=1))
+        == 0
+    )
+    assert email_outbox.send_pending_emails(db.session, app.config, now=email.next_attempt_at) == 1
     db.session.refresh(email)
     assert email.attempts == 2 and email.sent_at is not None
     assert len(inbox.messages) == 1
@@ -129,7 +132,7 @@ def test_a_refused_email_is_retried_later(app, inbox):
 
 def test_a_worker_whose_lease_ran_out_leaves_the_outcome_to_the_next(app, inbox, monkeypatch):
     (email_id,) = _queue(1)
-    send = worker._send
+    send = email_outbox._send
 
     def slow_send(config, message):
         # Meanwhile the lease ended and another worker sent the e-mail.
@@ -140,7 +143,7 @@ def test_a_worker_whose_lease_ran_out_leaves_the_outcome_to_the_next(app, inbox,
             db.session.remove()
         send(config, message)
 
-    monkeypatch.setattr(worker, "_send", slow_send)
-    assert worker.send_pending_emails(db.session, app.config) == 0
+    monkeypatch.setattr(email_outbox, "_send", slow_send)
+    assert email_outbox.send_pending_emails(db.session, app.config) == 0
     db.session.commit()
     assert db.session.get(OutgoingEmail, email_id).attempts == 1  # not counted twice

@@ -80,6 +80,7 @@ def served(app, world, tmp_path):
         env = {
             **os.environ,
             "DIWAN_INSTANCE_PATH": app.instance_path,
+            "DIWAN_DATABASE_URL": app.config["DATABASE_URL"],  # SQLite or PostgreSQL
             "DIWAN_SECRET_KEY": "test-secret-key",
             "DIWAN_DEFAULT_LOCALE": "en",
             "DIWAN_LOG_FORMAT": "json",

@@ -152,17 +152,13 @@ def _sign_in_cookies(application) -> list[str]:
     return cookies + _cookie_headers(locale) + _cookie_headers(portal)
 
 
-def test_cookies_are_secure_behind_https_and_always_httponly_and_lax(tmp_path, migrated_template):
-    import shutil
-
+def test_cookies_are_secure_behind_https_and_always_httponly_and_lax(tmp_path, new_database):
     for base_url, secure in (
         ("https://diwan.example.gov.ma", True),
         ("http://127.0.0.1:5000", False),
     ):
         instance = tmp_path / base_url.split(":")[0]
-        instance.mkdir()
-        shutil.copy(migrated_template, instance / "diwan.sqlite3")
-        application = make_app(instance, BASE_URL=base_url)
+        application = make_app(instance, DATABASE_URL=new_database(instance), BASE_URL=base_url)
         assert application.config["SESSION_COOKIE_SECURE"] is secure
         cookies = _sign_in_cookies(application)
         names = {header.split("=")[0] for header in cookies}

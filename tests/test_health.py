@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -163,14 +162,15 @@ def test_ready_on_postgresql(pg_app):
     assert "diwan_database_up 1.0" in metrics and "diwan_workers 1.0" in metrics
 
 
-def test_a_shared_rate_limit_store_that_does_not_answer_is_not_ready(tmp_path, migrated_template):
+def test_a_shared_rate_limit_store_that_does_not_answer_is_not_ready(tmp_path, new_database):
     instance = tmp_path / "instance"
-    instance.mkdir()
-    shutil.copy(migrated_template, instance / "diwan.sqlite3")
-    redis_down = make_app(instance, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    redis_down = make_app(
+        instance, DATABASE_URL=new_database(instance), RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0"
+    )
     with redis_down.app_context():
         health.beat(db.session, "host-a:1")
         status, body, failing = _ready(redis_down)
         db.session.remove()
+        db.engine.dispose()
     assert (status, failing) == (503, ["rate_limits"])
     assert body["checks"]["rate_limits"]["ok"] is False

@@ -57,6 +57,7 @@ def _upgrade_with_data(application) -> None:
         db.engine.dispose()
 
 
+@pytest.mark.sqlite(reason="upgrades an SQLite file; its twin upgrades PostgreSQL")
 def test_first_schema_with_letters_upgrades_to_the_newest_on_sqlite(tmp_path):
     _upgrade_with_data(make_app(tmp_path / "instance"))
 

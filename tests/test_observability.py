@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -118,17 +117,16 @@ def test_metrics_are_refused_to_other_addresses(app):
     _samples(client, headers={"Authorization": "Bearer scrape-secret"})
 
 
-def test_behind_a_trusted_proxy_the_client_address_counts(tmp_path, migrated_template):
+def test_behind_a_trusted_proxy_the_client_address_counts(tmp_path, new_database):
     instance = tmp_path / "instance"
-    instance.mkdir()
-    shutil.copy(migrated_template, instance / "diwan.sqlite3")
-    proxied = make_app(instance, TRUSTED_PROXIES=1)
+    database = new_database(instance)
+    proxied = make_app(instance, DATABASE_URL=database, TRUSTED_PROXIES=1)
     client = proxied.test_client()
     outside = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
     assert client.get("/metrics", headers=outside).status_code == 404
     assert client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
     # without TRUSTED_PROXIES the header is not believed (anyone could send it)
-    direct = make_app(instance).test_client()
+    direct = make_app(instance, DATABASE_URL=database).test_client()
     assert direct.get("/metrics", headers=outside).status_code == 200
 
 

@@ -172,7 +172,7 @@ def test_smtp_failure_is_retried_and_nothing_is_lost(app, routed):
     controller.start()
     try:
         app.config.update(SMTP_PORT=controller.port)
-        from app.worker import send_pending_emails
+        from app.services.email_outbox import send_pending_emails
 
         later = email.next_attempt_at
         assert send_pending_emails(db.session, app.config, now=later) == 1

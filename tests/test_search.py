@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from app.services import letters as letter_service
 from app.services import registration, routing, search_index
 from app.services.actor import Actor
 from app.uploads import file_store
-from app.worker import run_once, wait_for_work
+from app.worker import run_once
 from indexing.backends import UNRESTRICTED, SearchQuery
 from tests.factories import register
 from tests.test_routing import departments  # noqa: F401
@@ -267,20 +266,6 @@ def test_the_json_search_is_trimmed_like_the_page(app, world, departments, clien
     assert "<mark>" in next(iter(answer["hits"][0]["highlights"].values()))
     assert admin.get("/search/api?date_from=x").status_code == 422
     assert app.test_client().get("/search/api?q=x").status_code == 302  # sign in first
-
-
-def test_the_worker_wakes_when_a_letter_waits_for_the_index(app, world):
-    app.config["SEARCH_WAKE_S"] = 0.05
-    _index(app)  # the outbox starts empty
-    started = time.monotonic()
-    assert wait_for_work(app, 0.3) is False  # nothing waits: the whole interval
-    assert time.monotonic() - started >= 0.3
-    with app.test_request_context():
-        register(world.officer, subject="Coupure d'eau")
-    db.session.commit()
-    started = time.monotonic()
-    assert wait_for_work(app, 30) is True
-    assert time.monotonic() - started < 2
 
 
 def test_a_rebuild_commits_in_big_steps_and_resumes_from_what_it_reported(app, world):

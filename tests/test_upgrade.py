@@ -265,6 +265,7 @@ def _head(app) -> str:
     return _migrations_head()
 
 
+@pytest.mark.sqlite(reason="upgrades an SQLite file; its twin upgrades PostgreSQL")
 def test_upgrade_from_the_first_release_on_sqlite(tmp_path):
     _upgrade_and_check(make_app(tmp_path / "instance"))
 

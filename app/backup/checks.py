@@ -15,7 +15,7 @@ from app.extensions import db
 from app.files.store import FileStore
 from app.models import Letter, Organisation
 from app.models.signing import KeyStorage, SigningCertificate
-from app.services import audit, search_index
+from app.services import audit_timestamps, search_index
 from app.services.pki import PkiSettings
 from indexing.backends import UNRESTRICTED, DateRange, SearchQuery
 from signing import keystore
@@ -30,7 +30,7 @@ def check_restored(instance: Path, manifest: dict, log) -> list[str]:
     checks = {
         "database": lambda session: _database(session, manifest, log),
         "files": lambda session: _files(session, Path(config["FILE_STORE"]), log),
-        "audit": lambda session: _audit(session, log),
+        "audit": lambda session: _audit(session, config, log),
         "keys": lambda session: _keys(session, PkiSettings.from_config(config), log),
         "search": lambda session: _search(session, config, log),
     }
@@ -79,14 +79,17 @@ def _files(session, root: Path, log) -> list[str]:
     return problems
 
 
-def _audit(session, log) -> list[str]:
-    problems, events = [], 0
+def _audit(session, config, log) -> list[str]:
+    """Every chain, and every time-stamp on it (a restore must not lose the anchoring)."""
+    trust = audit_timestamps.StampTrust.from_config(config)
+    problems, events, stamps = [], 0, 0
     for organisation in session.scalars(select(Organisation).order_by(Organisation.id)):
-        report = audit.verify_chain(session, organisation.id)
-        events += report.events
-        problems += [f"audit chain of {organisation.code}: {p}" for p in report.problems]
+        report = audit_timestamps.verify_timestamps(session, organisation.id, trust)
+        events, stamps = events + report.chain.events, stamps + len(report.stamps)
+        found = report.chain.problems + report.problems
+        problems += [f"audit chain of {organisation.code}: {p}" for p in found]
     if not problems:
-        log(f"Audit chains: {events} events verified.")
+        log(f"Audit chains: {events} events and {stamps} time-stamps verified.")
     return problems
 
 

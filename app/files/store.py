@@ -8,10 +8,15 @@ Layout under ``root``::
 
     objects/ab/cd/abcd...(64 hex)   read-only (0o444) once committed
     tmp/                            staging area, same filesystem so commits are atomic
+    orphans/ab/cd/abcd...           objects no row names, set aside by the orphan sweep
 
 Writes go to ``tmp`` first (``stage``), are fsynced, then hard-linked into place (``commit``);
 a crash leaves at worst a stray file in ``tmp`` (see ``purge_staging``), never a partial object.
-Objects are never deleted here: the database decides what is referenced.
+The store never decides on its own that an object is unused: the database does, and
+``app/services/orphan_files.py`` moves the objects no row names into ``orphans/`` (``quarantine``)
+and, after a retention period, deletes them there. Reusing an object (``commit`` of bytes already
+stored) refreshes its modification time, and every read of an object that is only in ``orphans/``
+moves it back first (``restore``), so a row can never be left naming a file that is not served.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import errno
 import hashlib
 import io
+import logging
 import os
 import re
 import tempfile
@@ -32,6 +38,10 @@ from typing import BinaryIO
 CHUNK_SIZE = 64 * 1024
 HEAD_SIZE = 2048
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP)
+_PLACE_ATTEMPTS = 5
+
+log = logging.getLogger("diwan.files")
 
 
 class FileStoreError(Exception):
@@ -70,6 +80,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _touch(path: Path) -> None:
+    """Set the modification time to now (the file itself stays read-only and unchanged)."""
+    try:
+        os.utime(path)
+    except PermissionError:  # another user's object: reuse it all the same
+        log.warning("cannot refresh the time of %s (not its owner)", path)
+
+
 def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -100,6 +118,7 @@ class FileStore:
         self.root = Path(root)
         self.objects_dir = self.root / "objects"
         self.tmp_dir = self.root / "tmp"
+        self.orphans_dir = self.root / "orphans"  # created by the first quarantine
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
@@ -109,6 +128,11 @@ class FileStore:
         """Where the object named ``sha256`` lives (whether or not it exists)."""
         validate_sha256(sha256)
         return self.objects_dir / sha256[:2] / sha256[2:4] / sha256
+
+    def quarantine_path(self, sha256: str) -> Path:
+        """Where the object named ``sha256`` lies while it is in quarantine (see ``quarantine``)."""
+        validate_sha256(sha256)
+        return self.orphans_dir / sha256[:2] / sha256[2:4] / sha256
 
     def temp_path(self, suffix: str = "") -> Path:
         """A fresh empty file in the staging area, for a sandboxed tool to write its output into."""
@@ -153,8 +177,9 @@ class FileStore:
         """Move a staged file into the store atomically and durably; return its hash.
 
         Never overwrites a good object: if the hash is already stored, the existing copy is
-        verified and kept, and the staged copy dropped. If the existing copy is corrupt, the
-        freshly received bytes (which hashed correctly while staging) replace it.
+        verified and kept (its modification time refreshed, so the orphan sweep sees it as just
+        used), and the staged copy dropped. If the existing copy is corrupt, the freshly received
+        bytes (which hashed correctly while staging) replace it.
         """
         target = self.path(staged.sha256)
         try:
@@ -165,47 +190,91 @@ class FileStore:
                 os.close(fd)
             os.chmod(staged.path, 0o444)
             self._make_dirs(target.parent)
-            try:
-                os.link(staged.path, target)
-            except FileExistsError:
-                if _hash_file(target) != staged.sha256:
-                    os.replace(staged.path, target)  # repair a corrupt object
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                    raise
-                # Filesystem without hard links: a rename is atomic too, and an existing object
-                # with the same name has the same content unless it is corrupt.
-                if not target.exists() or _hash_file(target) != staged.sha256:
-                    os.replace(staged.path, target)
+            # The existing object can vanish between finding it and refreshing it (the orphan
+            # sweep moved it into quarantine): then the staged bytes are linked in after all.
+            for _attempt in range(_PLACE_ATTEMPTS):
+                if self._place(staged, target):
+                    break
+            else:
+                raise FileStoreError(f"{staged.sha256} kept vanishing while being stored")
             _fsync_dir(target.parent)
         finally:
             staged.discard()
         return staged.sha256
 
+    def _place(self, staged: StagedFile, target: Path) -> bool:
+        """Link the staged file in, or keep and refresh a good existing object; False if the
+        existing object disappeared meanwhile (try again)."""
+        try:
+            os.link(staged.path, target)
+            return True
+        except FileExistsError:
+            try:
+                if _hash_file(target) != staged.sha256:
+                    os.replace(staged.path, target)  # repair a corrupt object
+                else:
+                    _touch(target)
+            except FileNotFoundError:
+                return False
+            return True
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+        # Filesystem without hard links: a rename is atomic too, and an existing object with the
+        # same name has the same content unless it is corrupt.
+        try:
+            if target.exists() and _hash_file(target) == staged.sha256:
+                _touch(target)
+                return True
+        except FileNotFoundError:
+            pass
+        os.replace(staged.path, target)
+        return True
+
     def put_bytes(self, data: bytes) -> str:
         """Store ``data`` and return its hash."""
         return self.commit(self.stage(io.BytesIO(data), max_bytes=len(data)))
 
-    def _make_dirs(self, directory: Path) -> None:
-        """Create objects/ab/cd, fsyncing each parent that gained an entry."""
+    def _make_dirs(self, directory: Path, durable: bool = True) -> None:
+        """Create objects/ab/cd, fsyncing each parent that gained an entry if ``durable``."""
         for parent in (directory.parent, directory):
             if not parent.is_dir():
                 with contextlib.suppress(FileExistsError):
                     parent.mkdir()
-                    _fsync_dir(parent.parent)
+                    if durable:
+                        _fsync_dir(parent.parent)
 
     # -- reading -------------------------------------------------------------------------------
 
+    # Every reader goes through ``_open`` (or ``exists``): an object found only in quarantine is
+    # moved back first, so a row naming it is served (see ``restore``).
+
     def exists(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+        """True if the object is stored (moved back from quarantine if it was there)."""
+        return self.path(sha256).is_file() or self._restore_for_reading(sha256)
+
+    def _open(self, sha256: str) -> BinaryIO:
+        path = self.path(sha256)
+        try:
+            return open(path, "rb")  # the caller closes it
+        except FileNotFoundError:
+            if not self._restore_for_reading(sha256):
+                raise MissingFile(sha256) from None
+        try:
+            return open(path, "rb")  # the caller closes it
+        except FileNotFoundError:
+            raise MissingFile(sha256) from None
+
+    def _restore_for_reading(self, sha256: str) -> bool:
+        if not self.restore(sha256):
+            return False
+        log.warning("file %s was read while in quarantine: moved back into the store", sha256)
+        return True
 
     def open_verified(self, sha256: str) -> bytes:
         """Return the object's bytes; CorruptFile if they do not hash to its name."""
-        path = self.path(sha256)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise MissingFile(sha256) from None
+        with self._open(sha256) as fh:
+            data = fh.read()
         if hashlib.sha256(data).hexdigest() != sha256:
             raise CorruptFile(sha256)
         return data
@@ -215,11 +284,7 @@ class FileStore:
 
         For large downloads: the receiver must treat a raised error as a failed transfer.
         """
-        path = self.path(sha256)
-        try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the check
-        except FileNotFoundError:
-            raise MissingFile(sha256) from None
+        fh = self._open(sha256)
         digest = hashlib.sha256()
         with fh:
             while chunk := fh.read(chunk_size):
@@ -233,14 +298,13 @@ class FileStore:
 
         Raises MissingFile or CorruptFile.
         """
-        path = self.path(sha256)
-        try:
-            actual = _hash_file(path)
-        except FileNotFoundError:
-            raise MissingFile(sha256) from None
-        if actual != sha256:
+        with self._open(sha256) as fh:
+            digest = hashlib.sha256()
+            while chunk := fh.read(CHUNK_SIZE):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
             raise CorruptFile(sha256)
-        return path
+        return self.path(sha256)
 
     def verify(self, sha256: str) -> bool:
         """True if the object exists and hashes to its name."""
@@ -254,15 +318,7 @@ class FileStore:
 
     def iter_hashes(self) -> Iterator[str]:
         """Every stored object's hash (files at the right place with a valid name only)."""
-        for path in sorted(self.objects_dir.glob("??/??/*")):
-            name = path.name
-            if (
-                _SHA256_RE.fullmatch(name)
-                and path.parent.name == name[2:4]
-                and path.parent.parent.name == name[:2]
-                and path.is_file()
-            ):
-                yield name
+        yield from _hashes_in(self.objects_dir)
 
     def verify_all(self) -> list[tuple[str, str]]:
         """Re-hash every object; return ``(sha256, problem)`` for each one that fails."""
@@ -287,3 +343,104 @@ class FileStore:
                     path.unlink()
                     removed += 1
         return removed
+
+    # -- quarantine (the orphan sweep, app/services/orphan_files.py) ------------------------------
+
+    def iter_quarantined(self) -> Iterator[str]:
+        """The hash of every object in quarantine (well-named files at the right place only)."""
+        if self.orphans_dir.is_dir():
+            yield from _hashes_in(self.orphans_dir)
+
+    def quarantine(self, sha256: str, *, unused_since: float) -> bool:
+        """Move the object into ``orphans/`` if it was last written or reused before
+        ``unused_since`` (a ``time.time()``); True if it was moved.
+
+        The object's time is looked at again once it is moved: a ``commit`` that reused it in
+        between refreshed it, and it goes straight back. In quarantine its time is the moment
+        it arrived there, which starts the retention period.
+        """
+        source, target = self.path(sha256), self.quarantine_path(sha256)
+        try:
+            if source.stat().st_mtime >= unused_since:
+                return False
+            if target.exists() and _hash_file(source) != sha256:
+                return False  # keep the good copy already in quarantine; verify-files reports
+        except FileNotFoundError:
+            return False
+        self.orphans_dir.mkdir(exist_ok=True)
+        self._make_dirs(target.parent, durable=False)
+        try:
+            # An identical, older quarantined copy is replaced. No fsync: after a crash the file
+            # is in one folder or the other, and both are looked in.
+            os.rename(source, target)
+        except FileNotFoundError:
+            return False  # moved or restored meanwhile
+        try:
+            if target.stat().st_mtime >= unused_since:
+                self.restore(sha256)
+                return False
+            _touch(target)
+        except FileNotFoundError:
+            return False  # a reader took it back at once
+        return True
+
+    def restore(self, sha256: str) -> bool:
+        """Move the object back from quarantine; True if it is in the store again thanks to it.
+
+        Never overwrites a good object: if one was stored again meanwhile, the quarantined copy
+        is simply dropped. The restored file's time is refreshed, so the next sweep leaves it.
+        """
+        source, target = self.quarantine_path(sha256), self.path(sha256)
+        try:
+            _touch(source)  # first, so no sweep sees an old object while it is being moved
+        except FileNotFoundError:
+            return False
+        self._make_dirs(target.parent)
+        try:
+            os.link(source, target)
+        except FileNotFoundError:
+            return target.is_file()  # another reader or sweep restored it first
+        except FileExistsError:
+            if _hash_file(target) != sha256:
+                if _hash_file(source) != sha256:
+                    return False  # both copies bad: leave them for verify-files
+                os.replace(source, target)  # the quarantined copy repairs a corrupt object
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            if not target.exists() or _hash_file(target) != sha256:
+                try:
+                    os.replace(source, target)
+                except FileNotFoundError:
+                    return target.is_file()
+        with contextlib.suppress(FileNotFoundError):
+            source.unlink()
+        _fsync_dir(target.parent)
+        return True
+
+    def delete_quarantined(self, sha256: str, *, quarantined_before: float) -> int | None:
+        """Delete the quarantined copy if it has been there since before ``quarantined_before``;
+        return the bytes freed, or None if nothing was deleted. The caller checks first that no
+        row names it; a copy being restored right now has a fresh time and stays."""
+        path = self.quarantine_path(sha256)
+        try:
+            info = path.stat()
+            if info.st_mtime >= quarantined_before:
+                return None
+            path.unlink()
+        except FileNotFoundError:
+            return None
+        return info.st_size
+
+
+def _hashes_in(folder: Path) -> Iterator[str]:
+    """The names of well-named files at their place (ab/cd/abcd…) under `folder`."""
+    for path in sorted(folder.glob("??/??/*")):
+        name = path.name
+        if (
+            _SHA256_RE.fullmatch(name)
+            and path.parent.name == name[2:4]
+            and path.parent.parent.name == name[:2]
+            and path.is_file()
+        ):
+            yield name

@@ -10,11 +10,12 @@ from app.models.api import (
     WebhookSubscription,
 )
 from app.models.audit import AuditEvent, AuditHead
+from app.models.audit_timestamp import AuditTimestamp
 from app.models.base import Base
 from app.models.dashboard import FactOutbox, LetterFact
 from app.models.delegation import Delegation
 from app.models.notification import Notification, OutgoingEmail
-from app.models.operations import WorkerHeartbeat
+from app.models.operations import JobRun, WorkerHeartbeat
 from app.models.organisation import Closure, Department, Organisation, Role, User, UserRole
 from app.models.portal import (
     IDENTITY_FIELDS,
@@ -77,6 +78,7 @@ __all__ = [
     "AssignmentState",
     "AuditEvent",
     "AuditHead",
+    "AuditTimestamp",
     "Base",
     "CertificatePurpose",
     "Channel",
@@ -99,6 +101,7 @@ __all__ = [
     "ExtractedText",
     "FactOutbox",
     "IdempotencyKey",
+    "JobRun",
     "KeyStorage",
     "Letter",
     "LetterFact",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -166,15 +166,22 @@ class ChainReport:
     organisation_id: int
     events: int
     problems: list[str]
+    # For each event asked for in `hashes_at`: its hash recomputed from its content, or None when
+    # the chain is already broken at or before it (events that are missing have no entry).
+    hashes: dict[int, str | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_chain(session: Session, organisation_id: int) -> ChainReport:
-    """Walk the chain from the first event and report every broken link."""
+def verify_chain(
+    session: Session, organisation_id: int, *, hashes_at: Collection[int] = ()
+) -> ChainReport:
+    """Walk the chain from the first event and report every broken link; also give the
+    recomputed hash of the events in `hashes_at` (what their time-stamps must cover)."""
     problems: list[str] = []
+    hashes: dict[int, str | None] = {}
     expected_seq, prev_hash, count = 1, GENESIS, 0
     for event in _events(session, organisation_id):
         count += 1
@@ -182,14 +189,17 @@ def verify_chain(session: Session, organisation_id: int) -> ChainReport:
             problems.append(f"event {expected_seq}..{event.seq - 1} missing")
         if event.prev_hash != prev_hash:
             problems.append(f"event {event.seq}: does not link to the event before it")
-        if event_hash(event) != event.hash:
+        computed = event_hash(event)
+        if computed != event.hash:
             problems.append(f"event {event.seq}: content does not match its hash")
+        if event.seq in hashes_at:
+            hashes[event.seq] = None if problems else computed
         expected_seq, prev_hash = event.seq + 1, event.hash
     head = session.get(AuditHead, organisation_id)
     last_seq = head.last_seq if head else 0
     if last_seq != expected_seq - 1 or (head and head.last_hash != prev_hash and count):
         problems.append(f"chain ends at event {expected_seq - 1} but the head says {last_seq}")
-    return ChainReport(organisation_id, count, problems)
+    return ChainReport(organisation_id, count, problems, hashes)
 
 
 def _events(session: Session, organisation_id: int) -> Iterator[AuditEvent]:

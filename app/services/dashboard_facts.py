@@ -249,6 +249,11 @@ def _organisations(session: Session, ids: list[int]) -> list[tuple[int, int]]:
     return rows
 
 
+def has_changes(session: Session) -> bool:
+    """A letter waits for its facts to be refreshed."""
+    return session.scalar(select(FactOutbox.id).limit(1)) is not None
+
+
 def drain_outbox(session: Session, batch: int = BATCH) -> int:
     """Refresh the facts of the oldest queued letters; returns how many letters were queued.
 

@@ -95,7 +95,7 @@ def _age(now: datetime, moment: datetime | None) -> float:
 
 
 def queues(session: Session, now: datetime | None = None) -> Queues:
-    from app.worker import MAX_ATTEMPTS  # the worker's own limit (it imports this module)
+    from app.services.email_outbox import MAX_ATTEMPTS
 
     now = now or utcnow()
     search = session.execute(select(func.count(), func.min(SearchOutbox.created_at))).one()

@@ -144,18 +144,21 @@ def issue_receipt(
     return sha
 
 
+def _receipt_waits():
+    return select(PortalSubmission).where(
+        PortalSubmission.status == SubmissionStatus.REGISTERED,
+        PortalSubmission.receipt_sha256.is_(None),
+        PortalSubmission.pending_code.is_not(None),
+    )
+
+
+def has_pending_receipts(session: Session) -> bool:
+    return session.scalar(_receipt_waits().limit(1)) is not None
+
+
 def issue_pending_receipts(session: Session, store: FileStore, settings: ReceiptSettings) -> int:
     """The worker's round: receipts a crash or a failed seal left unmade."""
-    waiting = session.scalars(
-        select(PortalSubmission)
-        .where(
-            PortalSubmission.status == SubmissionStatus.REGISTERED,
-            PortalSubmission.receipt_sha256.is_(None),
-            PortalSubmission.pending_code.is_not(None),
-        )
-        .order_by(PortalSubmission.id)
-        .limit(50)
-    ).all()
+    waiting = session.scalars(_receipt_waits().order_by(PortalSubmission.id).limit(50)).all()
     made = 0
     for submission in waiting:
         try:

@@ -101,7 +101,7 @@ def deliver_due(session: Session, config, now: datetime | None = None) -> int:
 def _claim(session: Session, delivery_id: int, now: datetime, settings) -> datetime | None:
     """Take the delivery for one send, or None when another worker has it."""
     # Longer than a send can take: connect, send and read each get the timeout.
-    lease = now + timedelta(seconds=settings.timeout_s * 3 + 60)
+    lease = now + timedelta(seconds=settings.timeout_s * 3 + settings.lease_margin_s)
     with write_transaction(session):
         claimed = session.execute(
             update(WebhookDelivery)

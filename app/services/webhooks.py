@@ -39,6 +39,7 @@ class WebhookSettings:
     secret_key: str  # the installation's SECRET_KEY: subscription secrets are sealed under it
     timeout_s: float
     max_attempts: int
+    lease_margin_s: float = 60  # JOB_LEASE_S: added to the timeouts for a claim's length
     user_agent: str = "Diwan-Webhooks/1"
 
     @classmethod
@@ -47,6 +48,7 @@ class WebhookSettings:
             secret_key=config["SECRET_KEY"],
             timeout_s=float(config["WEBHOOK_TIMEOUT_S"]),
             max_attempts=max(1, int(config["WEBHOOK_MAX_ATTEMPTS"])),
+            lease_margin_s=float(config["JOB_LEASE_S"]),
         )
 
 

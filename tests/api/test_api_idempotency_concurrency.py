@@ -69,6 +69,7 @@ def _check_one_letter(answers) -> None:
     db.session.commit()
 
 
+@pytest.mark.sqlite(reason="the PostgreSQL case is its twin, ..._on_postgresql")
 def test_concurrent_retries_make_one_letter_on_sqlite(app, world, token_for):
     answers = _at_once(app, token_for(world.officer), "same-moment")
     _check_one_letter(answers)

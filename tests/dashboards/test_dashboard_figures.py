@@ -326,13 +326,14 @@ def test_the_same_figures_on_postgresql(pg_app, clock):
     assert _facts(db.session) == before
 
 
-def test_the_migration_fills_the_facts_of_existing_letters(tmp_path):
+def test_the_migration_fills_the_facts_of_existing_letters(tmp_path, new_database):
     from flask_migrate import upgrade
 
     from tests.conftest import make_app
     from tests.test_migrations import FIRST, _fill_first_schema
 
-    application = make_app(tmp_path / "instance")
+    instance = tmp_path / "instance"
+    application = make_app(instance, DATABASE_URL=new_database(instance, empty=True))
     with application.app_context():
         upgrade(revision=FIRST)
         _fill_first_schema()  # one incoming letter, 2 January 2026 09:30 UTC, Casablanca

@@ -69,6 +69,7 @@ def check_registrations(statuses: list[int]) -> None:
     assert all(s.receipt_sha256 and s.pending_code is None for s in submissions)
 
 
+@pytest.mark.sqlite(reason="the PostgreSQL case is its twin, ..._on_postgresql")
 def test_simultaneous_submissions_on_sqlite(app):
     url = publish(app)
     check_registrations(submit_many(app, url))

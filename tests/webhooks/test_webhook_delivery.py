@@ -225,6 +225,7 @@ def _check_each_sent_once(receiver, letters: int, sent: list[int]) -> None:
 LETTERS = 6
 
 
+@pytest.mark.sqlite(reason="the PostgreSQL case is its twin, ..._on_postgresql")
 def test_two_workers_never_send_the_same_delivery_on_sqlite(app, world, subscribe, receiver):
     subscribe(["letter.registered"])
     for n in range(LETTERS):
