@@ -65,6 +65,13 @@ serve-production: install system-packages-run
 test: install system-packages-test
 	$(BIN)/pytest -q
 
+# The whole suite on PostgreSQL: each test gets a new database copied from one migrated template
+# on DIWAN_TEST_DATABASE_URL's server (a database there the user may create databases from).
+DIWAN_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+.PHONY: test-postgresql
+test-postgresql: install system-packages-test
+	DIWAN_TEST_ENGINE=postgresql DIWAN_TEST_DATABASE_URL='$(DIWAN_TEST_DATABASE_URL)' $(BIN)/pytest -q
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check app signing indexing config tests bench
