@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import date
 
 from flask import Flask
@@ -68,11 +69,9 @@ def run(app: Flask) -> None:  # pragma: no cover - runs until stopped; tests run
 
 def _tick_forever(app: Flask) -> None:  # pragma: no cover - see run
     queue = queue_of(app)
-    stop = threading.Event()
-    while True:
+    while True:  # a daemon thread: it ends with the consumer
         try:
             queue.enqueue("tick")
         except Exception as error:
             log.warning("could not queue the worker's tick (%s)", error)
-        if stop.wait(app.config["WORKER_TICK_S"]):
-            return
+        time.sleep(app.config["WORKER_TICK_S"])

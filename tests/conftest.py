@@ -26,6 +26,7 @@ from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
@@ -428,3 +429,18 @@ def pytest_terminal_summary(terminalreporter):
             f"({1000 * created / databases.created:.0f} ms each) and dropped in {dropped:.1f} s, "
             f"mostly while tests ran; tests waited {databases.seconds_waiting:.1f} s for them"
         )
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:
+    """The test's app served by werkzeug on a free local port, in a thread (for a browser, or
+    for the app calling its own URLs)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -7,10 +7,13 @@ import io
 from pypdf import PdfWriter
 
 
-def blank_pdf(pages: int = 1) -> bytes:
+def blank_pdf(pages: int = 1, title: str | None = None) -> bytes:
+    """A blank A4 PDF; a title gives it a hash of its own."""
     writer = PdfWriter()
     for _ in range(pages):
         writer.add_blank_page(width=595, height=842)
+    if title is not None:
+        writer.add_metadata({"/Title": title})
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

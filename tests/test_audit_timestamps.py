@@ -16,7 +16,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.timestamps import TimeStamper, TimestampRequestError
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.models import AuditEvent, AuditHead, AuditTimestamp
@@ -463,20 +462,6 @@ def test_a_forged_token_over_a_rewritten_chain_fails(app, world):
     assert "not signed by the organisation's time-stamp authority (Common Name: Forger)" in (
         result.output
     )
-
-
-@pytest.fixture
-def live_server(app) -> Iterator[str]:
-    """The test's app (file SQLite) served on a free local port, for its /pki/<org>/tsa."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def test_stamps_from_an_rfc3161_service_over_http(app, world, live_server):

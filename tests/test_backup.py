@@ -13,7 +13,6 @@ import uuid
 
 import pytest
 from flask import current_app, g
-from pypdf import PdfWriter
 from sqlalchemy import func, select
 
 from app import create_app
@@ -75,15 +74,6 @@ def _register_pdf(user: User, subject: str, pdf: bytes) -> Letter:
     return registration.register_letter(db.session, Actor(user), data, settings)
 
 
-def _unique_pdf(title: str) -> bytes:
-    writer = PdfWriter()
-    writer.add_blank_page(width=595, height=842)
-    writer.add_metadata({"/Title": title})
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
 def _ca(organisation_id: int):
     from cryptography import x509
 
@@ -110,7 +100,7 @@ class Writer(threading.Thread):
             with self.app.app_context(), self.app.test_request_context():
                 user = db.session.get(User, self.user_id)
                 while not self.stop.is_set():  # each with a file of its own
-                    pdf = _unique_pdf(f"Courrier continu {self.count}")
+                    pdf = blank_pdf(title=f"Courrier continu {self.count}")
                     _register_pdf(user, f"Courrier continu {self.count}", pdf)
                     self.count += 1
                 db.session.remove()

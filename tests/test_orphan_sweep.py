@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from flask import current_app
-from pypdf import PdfWriter
 from sqlalchemy import select
 
 from app.backup.facts import referenced_files
@@ -28,20 +27,10 @@ from app.services import orphan_files, registration
 from app.services.actor import Actor
 from app.services.orphan_files import OrphanReport, sweep_orphans
 from tests.conftest import csrf_token
-from tests.helpers import letter_form
+from tests.helpers import blank_pdf, letter_form
 
 HOUR, DAY = 3600, 86400
 NEW_URL = "/registry/incoming/new"
-
-
-def _pdf(title: str) -> bytes:
-    """A PDF of its own (its own hash)."""
-    writer = PdfWriter()
-    writer.add_blank_page(width=595, height=842)
-    writer.add_metadata({"/Title": title})
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def _sha(data: bytes) -> str:
@@ -101,10 +90,10 @@ def _tree(store: FileStore) -> dict[str, tuple[int, int]]:
 def test_only_old_files_no_row_names_are_quarantined(app, world, client_for, caplog):
     officer = client_for("officer")
     store = _store(app)
-    kept = _register(officer, _pdf("registered")).documents[0].current.original_sha256
-    abandoned = _abandon(officer, _pdf("abandoned"))
-    old_stray = store.put_bytes(_pdf("old stray"))
-    new_stray = store.put_bytes(_pdf("new stray"))
+    kept = _register(officer, blank_pdf(title="registered")).documents[0].current.original_sha256
+    abandoned = _abandon(officer, blank_pdf(title="abandoned"))
+    old_stray = store.put_bytes(blank_pdf(title="old stray"))
+    new_stray = store.put_bytes(blank_pdf(title="new stray"))
     for sha in (kept, abandoned, old_stray):
         _aged(store.path(sha), 24 * 365)  # a registered file stays whatever its age
     _aged(store.path(new_stray), 23)  # younger than ORPHAN_MIN_AGE_HOURS
@@ -133,10 +122,12 @@ def test_only_old_files_no_row_names_are_quarantined(app, world, client_for, cap
 def test_a_dry_run_lists_and_changes_nothing(app, world, client_for):
     officer = client_for("officer")
     store = _store(app)
-    _register(officer, _pdf("registered"))
-    orphan = _abandon(officer, _pdf("abandoned"))
-    young = _abandon(officer, _pdf("abandoned an hour ago"))
-    expired, recent = (store.put_bytes(_pdf(title)) for title in ("long gone", "last week"))
+    _register(officer, blank_pdf(title="registered"))
+    orphan = _abandon(officer, blank_pdf(title="abandoned"))
+    young = _abandon(officer, blank_pdf(title="abandoned an hour ago"))
+    expired, recent = (
+        store.put_bytes(blank_pdf(title=title)) for title in ("long gone", "last week")
+    )
     for sha in (orphan, expired, recent):
         _aged(store.path(sha), 48)
     _aged(store.path(young), 1)
@@ -172,7 +163,7 @@ def test_a_dry_run_lists_and_changes_nothing(app, world, client_for):
 def test_a_quarantined_file_registered_again_comes_back(app, world, client_for):
     officer = client_for("officer")
     store = _store(app)
-    pdf = _pdf("sent again a week later")
+    pdf = blank_pdf(title="sent again a week later")
     orphan = _abandon(officer, pdf)
     _aged(store.path(orphan), 7 * 24)
     assert [sha for sha, _ in _sweep(app).quarantined] == [orphan]
@@ -193,8 +184,8 @@ def test_a_quarantined_file_registered_again_comes_back(app, world, client_for):
 def test_quarantined_files_are_deleted_after_the_retention(app, world, client_for, caplog):
     officer = client_for("officer")
     store = _store(app)
-    early = _abandon(officer, _pdf("abandoned long ago"))
-    late = _abandon(officer, _pdf("abandoned last month"))
+    early = _abandon(officer, blank_pdf(title="abandoned long ago"))
+    late = _abandon(officer, blank_pdf(title="abandoned last month"))
     for sha in (early, late):
         _aged(store.path(sha), 48)
     assert len(_sweep(app).quarantined) == 2
@@ -209,7 +200,7 @@ def test_quarantined_files_are_deleted_after_the_retention(app, world, client_fo
     with caplog.at_level(logging.INFO, logger="diwan.files"):
         report = _sweep(app)
 
-    size = len(_pdf("abandoned long ago"))
+    size = len(blank_pdf(title="abandoned long ago"))
     assert report.deleted == ((early, size),) and report.deleted_bytes == size
     assert report.in_quarantine == 1 and list(store.iter_quarantined()) == [late]
     assert not store.quarantine_path(early).exists() and not store.exists(early)
@@ -223,7 +214,7 @@ def test_a_file_named_while_in_quarantine_is_restored_not_deleted(app, world, cl
     it back, even past the retention."""
     officer = client_for("officer")
     store = _store(app)
-    letter = _register(officer, _pdf("registered"))
+    letter = _register(officer, blank_pdf(title="registered"))
     sha = letter.documents[0].current.original_sha256
     assert store.quarantine(sha, unused_since=time.time() + 60)
     _aged(store.quarantine_path(sha), 60 * 24)
@@ -237,7 +228,7 @@ def test_a_file_named_while_in_quarantine_is_restored_not_deleted(app, world, cl
 def test_the_references_are_read_again_right_before_deleting(app, world, monkeypatch):
     """A letter naming a quarantined file commits while the sweep runs: not deleted."""
     store = _store(app)
-    pdf = _pdf("named during the sweep")
+    pdf = blank_pdf(title="named during the sweep")
     sha = store.put_bytes(pdf)
     _aged(store.path(sha), 48)
     assert _sweep(app).quarantined == ((sha, len(pdf)),)
@@ -287,7 +278,7 @@ READERS = {
 def test_reading_a_quarantined_file_moves_it_back(app, world, client_for, reader, caplog):
     officer = client_for("officer")
     store = _store(app)
-    pdf = _pdf("read while in quarantine")
+    pdf = blank_pdf(title="read while in quarantine")
     letter = _register(officer, pdf)
     sha = letter.documents[0].current.original_sha256
     assert store.quarantine(sha, unused_since=time.time() + 60)  # lost a race with the sweep
@@ -320,7 +311,7 @@ def test_storing_the_same_bytes_again_makes_the_file_young(app, world):
     """An upload of bytes already stored reuses the file: its time is refreshed, so a sweep
     reading the references before that upload's row commits leaves it in place."""
     store = _store(app)
-    pdf = _pdf("uploaded twice")
+    pdf = blank_pdf(title="uploaded twice")
     sha = store.put_bytes(pdf)
     inode = _aged(store.path(sha), 48).stat().st_ino
     assert store.put_bytes(pdf) == sha
@@ -333,7 +324,7 @@ def test_storing_the_same_bytes_again_makes_the_file_young(app, world):
 def test_an_upload_whose_file_is_quarantined_meanwhile_stores_it_again(app, monkeypatch):
     """The sweep moves the file between the upload finding it and refreshing it."""
     store = _store(app)
-    pdf = _pdf("raced")
+    pdf = blank_pdf(title="raced")
     sha = store.put_bytes(pdf)
     real_hash = store_module._hash_file
     armed = [True]
@@ -352,7 +343,7 @@ def test_an_upload_whose_file_is_quarantined_meanwhile_stores_it_again(app, monk
 
 def test_a_reuse_between_the_sweeps_look_and_its_move_puts_the_file_back(app, monkeypatch):
     store = _store(app)
-    pdf = _pdf("reused at the last moment")
+    pdf = blank_pdf(title="reused at the last moment")
     sha = store.put_bytes(pdf)
     _aged(store.path(sha), 48)
     real_rename = os.rename
@@ -374,8 +365,8 @@ def test_a_reuse_between_the_sweeps_look_and_its_move_puts_the_file_back(app, mo
 def test_the_command_sweeps_and_verify_files_passes(app, world, client_for):
     officer = client_for("officer")
     store = _store(app)
-    _register(officer, _pdf("registered"))
-    orphan = _abandon(officer, _pdf("abandoned"))
+    _register(officer, blank_pdf(title="registered"))
+    orphan = _abandon(officer, blank_pdf(title="abandoned"))
     size = store.path(orphan).stat().st_size
     _aged(store.path(orphan), 25)
 
@@ -394,7 +385,7 @@ def test_the_command_sweeps_and_verify_files_passes(app, world, client_for):
 
 def test_the_command_refuses_unsafe_settings(app, world):
     store = _store(app)
-    sha = _aged(store.path(store.put_bytes(_pdf("stray"))), 48).name
+    sha = _aged(store.path(store.put_bytes(blank_pdf(title="stray"))), 48).name
     app.config["ORPHAN_MIN_AGE_HOURS"] = 0
     result = _cli(app, "files", "sweep-orphans")
     assert result.exit_code == 1 and "min_age_s must be at least 3600" in result.output
@@ -408,7 +399,7 @@ def test_the_command_refuses_unsafe_settings(app, world):
 
 def test_a_file_that_cannot_be_moved_is_reported_and_the_rest_is_swept(app, world, monkeypatch):
     store = _store(app)
-    stuck, other = (store.put_bytes(_pdf(title)) for title in ("stuck", "other"))
+    stuck, other = (store.put_bytes(blank_pdf(title=title)) for title in ("stuck", "other"))
     for sha in (stuck, other):
         _aged(store.path(sha), 48)
     real_rename = os.rename
@@ -468,7 +459,7 @@ def test_uploads_racing_sweeps_in_threads_always_leave_the_file_in_place(app):
     """The same bytes uploaded while a sweep moves the old, unnamed file: once both are done the
     file is in the store, each time, without any read to bring it back."""
     store = _store(app)
-    pdf = _pdf("uploaded while the sweep runs")
+    pdf = blank_pdf(title="uploaded while the sweep runs")
     sha = store.put_bytes(pdf)
     for round_ in range(200):
         _aged(store.path(sha), 48)

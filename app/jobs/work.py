@@ -160,7 +160,6 @@ def signature_upkeep(app: Flask) -> dict:
 
 
 def stamp_audit_chains(app: Flask) -> dict:
-
     settings = signatures.SignatureSettings.from_config(app.config)
     return {"audit_chains_stamped": audit_timestamps.stamp_audit_heads(db.session, settings)}
 

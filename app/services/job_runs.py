@@ -31,6 +31,14 @@ class Claim:
     holder: str
     lease_until: datetime
 
+    def still_held(self) -> tuple:
+        """The row is still this claim (not lapsed and taken by another worker meanwhile)."""
+        return (
+            JobRun.name == self.name,
+            JobRun.holder == self.holder,
+            JobRun.lease_until == self.lease_until,
+        )
+
 
 def claim(
     session: Session,
@@ -68,13 +76,7 @@ def renew(engine: Engine, held: Claim, lease_s: float) -> Claim | None:
     lease_until = utcnow() + timedelta(seconds=lease_s)
     with engine.begin() as connection:
         moved = connection.execute(
-            update(JobRun)
-            .where(
-                JobRun.name == held.name,
-                JobRun.holder == held.holder,
-                JobRun.lease_until == held.lease_until,
-            )
-            .values(lease_until=lease_until)
+            update(JobRun).where(*held.still_held()).values(lease_until=lease_until)
         ).rowcount
     return Claim(held.name, held.holder, lease_until) if moved == 1 else None
 
@@ -101,11 +103,7 @@ def finish(
     with write_transaction(session):
         done = session.execute(
             update(JobRun)
-            .where(
-                JobRun.name == held.name,
-                JobRun.holder == held.holder,
-                JobRun.lease_until == held.lease_until,
-            )
+            .where(*held.still_held())
             .values(**values)
             .execution_options(synchronize_session=False)
         ).rowcount

@@ -6,12 +6,9 @@ launch /usr/bin/chromium and are skipped, with the package to install, when it i
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -37,20 +34,6 @@ def browser_type_launch_args() -> dict:
             "--no-first-run",
         ],
     }
-
-
-@pytest.fixture
-def live_server(app) -> Iterator[str]:
-    """The test's app (migrated file SQLite in tmp_path) on a free local port, in a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture
