@@ -48,6 +48,9 @@ def _flask_settings(app: Flask) -> None:
     config["REMEMBER_COOKIE_SAMESITE"] = "Lax"
     # Session cookies end with the browser; the server ends a session sooner (services/sign_in.py).
     config["PERMANENT_SESSION_LIFETIME"] = config["SESSION_MAX_HOURS"] * 3600
+    # A shared rate-limit store (Redis) that stops answering: each process counts for itself
+    # with the same limits until it is back, rather than the limited pages failing.
+    config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
     config["BABEL_DEFAULT_LOCALE"] = config["DEFAULT_LOCALE"]
     config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
     config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead of a clock

@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models import OutgoingEmail, SearchOutbox, WorkerHeartbeat
 from app.models.base import utcnow
 from app.services import health
-from tests.conftest import make_app
+from tests.conftest import csrf_token, make_app
 from tests.factories import register
 
 
@@ -174,3 +174,31 @@ def test_a_shared_rate_limit_store_that_does_not_answer_is_not_ready(tmp_path, n
         db.engine.dispose()
     assert (status, failing) == (503, ["rate_limits"])
     assert body["checks"]["rate_limits"]["ok"] is False
+
+
+def test_pages_with_rate_limits_keep_working_when_the_shared_store_is_down(
+    tmp_path, new_database
+):
+    """Redis down: each process counts for itself meanwhile (the same limits), instead of the
+    sign-in and portal pages answering 500; /readyz says the store is down (above)."""
+    instance = tmp_path / "instance"
+    redis_down = make_app(
+        instance,
+        DATABASE_URL=new_database(instance),
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
+        LOGIN_RATE_LIMIT="3 per minute",
+    )
+    client = redis_down.test_client()
+    try:
+        token = csrf_token(client, "/login")
+        answers = [
+            client.post(
+                "/login", data={"username": "nobody", "password": "x", "csrf_token": token}
+            ).status_code
+            for _ in range(4)
+        ]
+    finally:
+        with redis_down.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert answers == [401, 401, 401, 429]  # wrong passwords, then limited (in memory)

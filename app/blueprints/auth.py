@@ -162,7 +162,11 @@ def _session_clock():
         return None
     moment = epoch(sign_in.now())
     reason = sign_in.expiry(
-        settings(), current_user, session.get(SIGNED_IN_AT), session.get(SEEN_AT), sign_in.now()
+        settings(),
+        current_user.password_changed_at,
+        session.get(SIGNED_IN_AT),
+        session.get(SEEN_AT),
+        sign_in.now(),
     )
     if reason is not None:
         return _expired(reason)
@@ -173,7 +177,8 @@ def _session_clock():
     return None
 
 
-def _expired(reason: Expiry):
+def expiry_message(reason: Expiry) -> str:
+    """What a user whose session ended is told (the portal's citizens too)."""
     config = current_app.config
     messages = {
         Expiry.IDLE: _(
@@ -189,9 +194,13 @@ def _expired(reason: Expiry):
         Expiry.PASSWORD: _("Your password was changed: sign in again with the new one."),
         Expiry.UNKNOWN: _("Your session has ended. Sign in again to continue."),
     }
+    return messages[reason]
+
+
+def _expired(reason: Expiry):
     logout_user()
     session.clear()
-    flash(messages[reason], "info")
+    flash(expiry_message(reason), "info")
     if request.method == "GET":
         target = _same_site(request.full_path.rstrip("?"))
     else:  # a form sent after the session ended: back to the page it was on

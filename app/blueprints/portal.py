@@ -30,6 +30,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from app.blueprints.auth import expiry_message
+from app.blueprints.auth import settings as sign_in_settings
 from app.blueprints.portal_forms import (
     ComplementForm,
     ConfirmForm,
@@ -55,6 +57,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import citizens, portal, portal_documents, throttle
+from app.services import sign_in as sessions
 from app.services.errors import ServiceError
 from app.timezones import to_local
 from app.uploads import decode_kept, encode_kept, file_store, ingest_all
@@ -65,6 +68,11 @@ ACCEPTED_TYPES = frozenset({PDF, JPEG, PNG})
 ACCESS_KEY = "portal_access"  # public ids of the requests this browser opened
 NEW_CODES_KEY = "portal_new_codes"  # a code shown once, on the page after the registration
 CITIZEN_KEY = "citizen_id"
+# A citizen's session ends like a staff member's (SESSION_IDLE_MINUTES, SESSION_MAX_HOURS):
+# portal accounts are used from shared computers in cyber-cafés and public offices.
+CITIZEN_SIGNED_IN_AT = "portal.signed_in_at"
+CITIZEN_SEEN_AT = "portal.seen_at"
+SEEN_EVERY_S = 10  # the idle clock is refreshed at most this often (fewer new cookies)
 VISITOR_KEY = "portal_visitor"  # binds files kept across a form to this browser
 MAX_REMEMBERED = 20
 
@@ -92,6 +100,32 @@ def _remote() -> str:
 def _citizen() -> CitizenAccount | None:
     account_id = session.get(CITIZEN_KEY)
     return db.session.get(CitizenAccount, account_id) if account_id else None
+
+
+def _sign_citizen_out() -> None:
+    for key in (CITIZEN_KEY, CITIZEN_SIGNED_IN_AT, CITIZEN_SEEN_AT):
+        session.pop(key, None)
+
+
+@bp.before_request
+def _citizen_session_clock():
+    """Sign out a citizen idle or signed in long enough; the public pages go on without them
+    (the account page asks to sign in again)."""
+    if CITIZEN_KEY not in session:
+        return
+    moment = sessions.now()
+    reason = sessions.expiry(
+        sign_in_settings(),
+        None,  # a citizen cannot change the password while signed in elsewhere
+        session.get(CITIZEN_SIGNED_IN_AT),
+        session.get(CITIZEN_SEEN_AT),
+        moment,
+    )
+    if reason is not None:
+        _sign_citizen_out()
+        flash(expiry_message(reason), "info")
+    elif sessions.epoch(moment) - session[CITIZEN_SEEN_AT] >= SEEN_EVERY_S:
+        session[CITIZEN_SEEN_AT] = sessions.epoch(moment)
 
 
 @bp.context_processor
@@ -669,6 +703,9 @@ def sign_in():
             session.clear()
             session[ACCESS_KEY] = opened
             session[CITIZEN_KEY] = account.id
+            session[CITIZEN_SIGNED_IN_AT] = session[CITIZEN_SEEN_AT] = sessions.epoch(
+                sessions.now()
+            )
             return redirect(url_for("portal.my_requests"))
         form.password.errors = [
             _("Wrong e-mail address or password, or the account is not confirmed yet.")
@@ -680,7 +717,7 @@ def sign_in():
 @bp.route("/account/sign-out", methods=["POST"])
 def sign_out():
     if ConfirmForm().validate_on_submit():
-        session.pop(CITIZEN_KEY, None)
+        _sign_citizen_out()
     return redirect(url_for("portal.index"))
 
 

@@ -247,12 +247,12 @@ class Expiry(enum.StrEnum):
 
 def expiry(
     settings: SignInSettings,
-    user: User,
+    password_changed_at: datetime | None,
     signed_in_at: float | None,
     seen_at: float | None,
     moment: datetime,
 ) -> Expiry | None:
-    """Why this session is over, or None while it is still valid."""
+    """Why this session is over, or None while it is still valid (staff and citizens alike)."""
     if signed_in_at is None or seen_at is None:
         return Expiry.UNKNOWN
     current = epoch(moment)
@@ -260,7 +260,6 @@ def expiry(
         return Expiry.LIFETIME
     if current - seen_at > settings.idle_minutes * 60:
         return Expiry.IDLE
-    changed = user.password_changed_at
-    if changed is not None and epoch(changed) > signed_in_at:
+    if password_changed_at is not None and epoch(password_changed_at) > signed_in_at:
         return Expiry.PASSWORD
     return None
