@@ -176,9 +176,7 @@ def test_a_shared_rate_limit_store_that_does_not_answer_is_not_ready(tmp_path, n
     assert body["checks"]["rate_limits"]["ok"] is False
 
 
-def test_pages_with_rate_limits_keep_working_when_the_shared_store_is_down(
-    tmp_path, new_database
-):
+def test_pages_with_rate_limits_keep_working_when_the_shared_store_is_down(tmp_path, new_database):
     """Redis down: each process counts for itself meanwhile (the same limits), instead of the
     sign-in and portal pages answering 500; /readyz says the store is down (above)."""
     instance = tmp_path / "instance"
