@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from app.services import webhook_addresses
 from app.settings import load_settings, resolve_paths
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ def _flask_settings(app: Flask) -> None:
     # A shared rate-limit store (Redis) that stops answering: each process counts for itself
     # with the same limits until it is back, rather than the limited pages failing.
     config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    webhook_addresses.parse_networks(config["WEBHOOK_ALLOWED_NETWORKS"])  # a bad one stops here
     config["BABEL_DEFAULT_LOCALE"] = config["DEFAULT_LOCALE"]
     config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
     config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead of a clock

@@ -89,6 +89,9 @@ SMTP_TIMEOUT_S = 20
 # marked failed after this many attempts.
 WEBHOOK_TIMEOUT_S = 10.0
 WEBHOOK_MAX_ATTEMPTS = 8
+# Private networks webhook receivers may be in, comma-separated ("10.20.0.0/16, 192.168.1.7");
+# public addresses are always allowed, private, loopback and link-local ones only when listed.
+WEBHOOK_ALLOWED_NETWORKS = ""
 
 # The REST API (/api/v1): requests per token (Flask-Limiter syntax), and how long a request with
 # an Idempotency-Key waits, on PostgreSQL, for a first request with the same key to finish before

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from app.database import write_transaction
 from app.models.api import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from app.models.base import utcnow
+from app.services import webhook_addresses
 from app.services.webhooks import WebhookSettings, open_secret
 
 log = logging.getLogger("diwan.webhooks")
@@ -171,16 +172,6 @@ def _attempt(session, delivery_id: int, lease: datetime, now: datetime, settings
     return 1 if outcome.ok else 0
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer like any other non-2xx: the receiver's address is what was set."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 def post(url: str, event: str, event_id: str, body: bytes, secret: str, settings) -> SendResult:
     """One POST; never raises for what a receiver or the network can do."""
     if not url.startswith(("http://", "https://")):
@@ -199,7 +190,9 @@ def post(url: str, event: str, event_id: str, body: bytes, secret: str, settings
     )
     started = time.monotonic()
     try:
-        with _OPENER.open(request, timeout=settings.timeout_s) as response:
+        with webhook_addresses.opener(settings.allowed_networks).open(
+            request, timeout=settings.timeout_s
+        ) as response:
             status, error = response.status, ""
     except urllib.error.HTTPError as answer:
         status, error = answer.code, f"HTTP {answer.code} {answer.reason}{_excerpt(answer)}"

@@ -24,7 +24,7 @@ from app.database import write_transaction
 from app.models import AuditEvent, Letter, Organisation, Outcome
 from app.models.api import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from app.models.base import utcnow
-from app.services import audit, sealing
+from app.services import audit, sealing, webhook_addresses
 from app.services.actor import Actor
 from app.services.errors import NotAllowed, ServiceError
 
@@ -41,6 +41,8 @@ class WebhookSettings:
     max_attempts: int
     lease_margin_s: float = 60  # JOB_LEASE_S: added to the timeouts for a claim's length
     user_agent: str = "Diwan-Webhooks/1"
+    # Private networks receivers may be in (WEBHOOK_ALLOWED_NETWORKS); public addresses always.
+    allowed_networks: tuple[webhook_addresses.Network, ...] = ()
 
     @classmethod
     def from_config(cls, config) -> WebhookSettings:
@@ -49,6 +51,7 @@ class WebhookSettings:
             timeout_s=float(config["WEBHOOK_TIMEOUT_S"]),
             max_attempts=max(1, int(config["WEBHOOK_MAX_ATTEMPTS"])),
             lease_margin_s=float(config["JOB_LEASE_S"]),
+            allowed_networks=webhook_addresses.parse_networks(config["WEBHOOK_ALLOWED_NETWORKS"]),
         )
 
 
@@ -165,7 +168,7 @@ def open_secret(settings: WebhookSettings, sealed: str) -> str:
 # --- Subscriptions --------------------------------------------------------------------------
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, settings: WebhookSettings) -> str:
     url = (url or "").strip()
     if not url:
         raise ServiceError(_l("Give the address that receives the events."), "url")
@@ -181,6 +184,14 @@ def check_url(url: str) -> str:
     if parts.username or parts.password:
         # It would be stored and shown in clear: the signature is what authenticates Diwan.
         raise ServiceError(_l("The address must not contain a user name or password."), "url")
+    if webhook_addresses.check_literal(parts.hostname, settings.allowed_networks):
+        raise ServiceError(
+            _l(
+                "This address is in a private network: the installation must allow that "
+                "network (WEBHOOK_ALLOWED_NETWORKS) first."
+            ),
+            "url",
+        )
     return url
 
 
@@ -225,7 +236,7 @@ def create_subscription(
 ) -> tuple[WebhookSubscription, str]:
     """The subscription and its secret, to be shown once (only its sealed form is kept)."""
     _require_admin(actor)
-    url, events = check_url(url), check_events(events)
+    url, events = check_url(url, settings), check_events(events)
     description = (description or "").strip()
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise ServiceError(_l("The description is too long."), "description")

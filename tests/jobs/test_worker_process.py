@@ -33,7 +33,7 @@ from app.services.actor import Actor
 from tests.conftest import PASSWORD
 from tests.factories import register
 from tests.test_email_claim import Inbox, _free_port
-from tests.webhooks.conftest import Receiver, _serve
+from tests.webhooks.conftest import LOOPBACK, Receiver, _serve
 
 REDIS_URL = os.environ.get("DIWAN_TEST_REDIS_URL")
 DIWAN = Path(sys.executable).with_name("diwan")
@@ -93,6 +93,7 @@ class Workers:
             "DIWAN_JOB_LEASE_S": "2",
             "DIWAN_WORKER_THREADS": "2",
             "DIWAN_WEBHOOK_TIMEOUT_S": "2",
+            "DIWAN_WEBHOOK_ALLOWED_NETWORKS": LOOPBACK,
             "DIWAN_PARSE_TIMEOUT_S": "10",
             **{f"DIWAN_{key}": str(value) for key, value in settings.items()},
         }
@@ -172,6 +173,7 @@ def _people(app, code: str):
 
 
 def _subscribe(app, admin, receiver: Receiver) -> None:
+    app.config["WEBHOOK_ALLOWED_NETWORKS"] = LOOPBACK  # the receiver is on 127.0.0.1
     _subscription, receiver.secret = webhooks.create_subscription(
         db.session,
         Actor(admin),

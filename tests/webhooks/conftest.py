@@ -20,6 +20,7 @@ from app.services import webhooks
 from app.services.actor import Actor
 
 TOLERANCE_S = 300
+LOOPBACK = "127.0.0.0/8"
 
 
 def verify(secret: str, header: str, body: bytes, now: float) -> bool:
@@ -120,6 +121,15 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/hooks"
+
+
+@pytest.fixture(autouse=True)
+def _receivers_on_loopback(request):
+    """The test receivers listen on 127.0.0.1, a network the installation must allow, as it
+    would its own intranet's (test_webhook_addresses.py checks what is refused without it)."""
+    for name in ("app", "pg_app"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).config["WEBHOOK_ALLOWED_NETWORKS"] = LOOPBACK
 
 
 @pytest.fixture
