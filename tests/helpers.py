@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 from pypdf import PdfWriter
+
+from app.models.base import utcnow
+from app.services import sign_in
+
+
+class SignInClock:
+    """The sign-in clock (sessions, lock-outs, codes), moved by tests instead of sleeping.
+    It starts a second ahead, after the users the fixtures made."""
+
+    def __init__(self, monkeypatch):
+        self.moment = utcnow() + timedelta(seconds=1)
+        monkeypatch.setattr(sign_in, "now", lambda: self.moment)
+
+    def move(self, **delta) -> None:
+        self.moment += timedelta(**delta)
 
 
 def blank_pdf(pages: int = 1, title: str | None = None) -> bytes:

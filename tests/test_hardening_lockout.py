@@ -11,30 +11,20 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEvent, User
-from app.models.base import utcnow
 from app.services import sign_in
 from app.timezones import to_local
 from tests.conftest import PASSWORD, login
+from tests.helpers import SignInClock
 
 FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>([^<]*)</p>')
 WRONG = "Wrong username or password."
 LOCKED = "This account is locked after too many failed sign-in attempts. Try again after "
 
 
-class Clock:
-    def __init__(self):
-        self.moment = utcnow() + timedelta(seconds=1)
-
-    def move(self, **delta) -> None:
-        self.moment += timedelta(**delta)
-
-
 @pytest.fixture
-def clock(app, world, monkeypatch) -> Clock:
+def clock(app, world, monkeypatch) -> SignInClock:
     app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"  # the per-address limit is tested apart
-    frozen = Clock()
-    monkeypatch.setattr(sign_in, "now", lambda: frozen.moment)
-    return frozen
+    return SignInClock(monkeypatch)
 
 
 def _message(response) -> str:

@@ -3,31 +3,19 @@ elsewhere; then back to the page asked for. Time is moved by replacing the sign-
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.models.base import utcnow
-from app.services import sign_in
 from tests.conftest import PASSWORD, csrf_token, login
+from tests.helpers import SignInClock
 
 NEW_PASSWORD = "plum orchard lantern quietly"
 
 
-class Clock:
-    def __init__(self):
-        self.moment = utcnow() + timedelta(seconds=1)  # after the fixtures' users were created
-
-    def move(self, **delta) -> None:
-        self.moment += timedelta(**delta)
-
-
 @pytest.fixture
-def clock(monkeypatch, world) -> Clock:
-    frozen = Clock()
-    monkeypatch.setattr(sign_in, "now", lambda: frozen.moment)
-    return frozen
+def clock(monkeypatch, world) -> SignInClock:
+    return SignInClock(monkeypatch)
 
 
 def _signed_out_to(response, target: str) -> None:

@@ -6,28 +6,21 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEvent, Role, User
-from app.models.base import utcnow
-from app.services import sign_in, totp
+from app.services import totp
 from tests.conftest import PASSWORD, _user, csrf_token, login
+from tests.helpers import SignInClock
 
 SECRET = re.compile(r'<code class="totp-secret" dir="ltr">([A-Z2-7 ]+)</code>')
 RECOVERY = re.compile(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>")
 
 
-class Clock:
-    def __init__(self):
-        self.moment = utcnow() + timedelta(seconds=1)
-
-    def move(self, **delta) -> None:
-        self.moment += timedelta(**delta)
-
+class Clock(SignInClock):
     def code(self, secret: str, steps: int = 0) -> str:
         return totp.code_at(secret, totp.step_at(self.moment) + steps)
 
@@ -35,9 +28,7 @@ class Clock:
 @pytest.fixture
 def clock(app, world, monkeypatch) -> Clock:
     app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
-    frozen = Clock()
-    monkeypatch.setattr(sign_in, "now", lambda: frozen.moment)
-    return frozen
+    return Clock(monkeypatch)
 
 
 def _post(client, url, page, **data):

@@ -4,33 +4,21 @@ account page asks to sign in again. Time is moved by replacing the sign-in clock
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 from app.models import CitizenAccount
 from app.models.base import utcnow
-from app.services import sign_in
 from tests.conftest import PASSWORD, csrf_token
+from tests.helpers import SignInClock
 
 ADDRESS = "citoyenne@example.ma"
 
 
-class Clock:
-    def __init__(self):
-        self.moment = utcnow() + timedelta(seconds=1)
-
-    def move(self, **delta) -> None:
-        self.moment += timedelta(**delta)
-
-
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
-    frozen = Clock()
-    monkeypatch.setattr(sign_in, "now", lambda: frozen.moment)
-    return frozen
+def clock(monkeypatch) -> SignInClock:
+    return SignInClock(monkeypatch)
 
 
 @pytest.fixture
