@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ from app.services.actor import Actor
 from tests.conftest import PASSWORD
 from tests.factories import register
 from tests.test_email_claim import Inbox, _free_port
-from tests.webhooks.conftest import LOOPBACK, Receiver, _serve
+from tests.webhooks.conftest import LOOPBACK, Receiver
 
 REDIS_URL = os.environ.get("DIWAN_TEST_REDIS_URL")
 DIWAN = Path(sys.executable).with_name("diwan")
@@ -45,16 +45,6 @@ def _queue_url(backend: str) -> str:
     if not REDIS_URL:
         pytest.skip("the Redis queue needs DIWAN_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15)")
     return REDIS_URL
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    server, thread = _serve(found)
-    yield found
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 class StallingInbox(Inbox):
